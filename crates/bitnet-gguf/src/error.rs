@@ -1,0 +1,465 @@
+//! The one error type of the crate, used both for fatal parse errors and for validation findings.
+
+use crate::types::ValueType;
+
+/// Everything that can be wrong with a GGUF file or with what a builder was asked to write.
+///
+/// Each variant carries the facts: the absolute byte offset in the file where it is known, the
+/// key or tensor it concerns, and the expected and found values. [`GgufError::code`] gives a
+/// stable short code for reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GgufError {
+    /// The file ends inside a structure.
+    #[error("truncated {what} at byte {offset}: needs {needed} bytes, {available} remain")]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// Absolute offset of the read.
+        offset: u64,
+        /// Bytes the read needs.
+        needed: u64,
+        /// Bytes left in the file.
+        available: u64,
+    },
+    /// The first four bytes are not `GGUF`.
+    #[error("bad magic {found:02x?} at byte 0: expected \"GGUF\"")]
+    BadMagic {
+        /// The bytes found.
+        found: [u8; 4],
+    },
+    /// The version field reads as a byte-swapped version: a big-endian GGUF.
+    #[error(
+        "big-endian GGUF (version field reads {raw:#010x}); only little-endian files are supported"
+    )]
+    BigEndian {
+        /// The version field as read little-endian.
+        raw: u32,
+    },
+    /// A version other than 2 or 3.
+    #[error("unsupported GGUF version {version} at byte 4 (supported: 3, and 2 which has the same layout)")]
+    UnsupportedVersion {
+        /// The version found.
+        version: u32,
+    },
+    /// A key or tensor count larger than the rest of the file could hold.
+    #[error("{what} count {count} at byte {offset} cannot fit: each needs at least {min_each} bytes and {remaining} remain")]
+    CountExceedsFile {
+        /// `"tensor"` or `"metadata key"`.
+        what: &'static str,
+        /// The declared count.
+        count: u64,
+        /// Offset of the count field.
+        offset: u64,
+        /// Minimum bytes one entry occupies.
+        min_each: u64,
+        /// Bytes left after the header.
+        remaining: u64,
+    },
+    /// A string length above the 2^30 limit.
+    #[error("{what} length {len} at byte {offset} exceeds the limit of {limit} bytes")]
+    StringTooLong {
+        /// `"key"`, `"string value"` or `"tensor name"`.
+        what: &'static str,
+        /// Offset of the length field.
+        offset: u64,
+        /// The declared length.
+        len: u64,
+        /// The limit (2^30).
+        limit: u64,
+    },
+    /// Bytes that are not UTF-8 where UTF-8 is required.
+    #[error("{what} at byte {offset} is not valid UTF-8")]
+    InvalidUtf8 {
+        /// `"key"`, `"string value"` or `"tensor name"`.
+        what: &'static str,
+        /// Offset of the string's bytes.
+        offset: u64,
+    },
+    /// A metadata value type id past 12.
+    #[error("key {key:?}: unknown value type {value_type} at byte {offset}")]
+    InvalidValueType {
+        /// The key the value belongs to.
+        key: String,
+        /// The type id found.
+        value_type: u32,
+        /// Offset of the type field.
+        offset: u64,
+    },
+    /// An array whose element type is ARRAY.
+    #[error("key {key:?}: nested array at byte {offset} (arrays of arrays are not allowed)")]
+    NestedArray {
+        /// The key.
+        key: String,
+        /// Offset of the element type field.
+        offset: u64,
+    },
+    /// An array count above the 2^30 limit.
+    #[error("key {key:?}: array count {count} at byte {offset} exceeds the limit of {limit}")]
+    ArrayTooLong {
+        /// The key.
+        key: String,
+        /// The declared count.
+        count: u64,
+        /// Offset of the count field.
+        offset: u64,
+        /// The limit (2^30).
+        limit: u64,
+    },
+    /// An array whose elements cannot fit in the rest of the file.
+    #[error("key {key:?}: array of {count} elements at byte {offset} needs at least {min_bytes} bytes, {remaining} remain")]
+    ArrayExceedsFile {
+        /// The key.
+        key: String,
+        /// The declared count.
+        count: u64,
+        /// Offset of the count field.
+        offset: u64,
+        /// The least the elements occupy.
+        min_bytes: u64,
+        /// Bytes left.
+        remaining: u64,
+    },
+    /// A key of length zero.
+    #[error("empty key at byte {offset}")]
+    EmptyKey {
+        /// Offset of the key's length field.
+        offset: u64,
+    },
+    /// A key that appears twice.
+    #[error("duplicate key {key:?} at byte {offset} (first at byte {first_offset})")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+        /// Offset of the second occurrence.
+        offset: u64,
+        /// Offset of the first.
+        first_offset: u64,
+    },
+    /// `general.alignment` of a type other than UINT32.
+    #[error("general.alignment at byte {offset} has type {found:?}, expected UINT32")]
+    AlignmentType {
+        /// The type found.
+        found: ValueType,
+        /// Offset of the key.
+        offset: u64,
+    },
+    /// `general.alignment` zero or not a power of two.
+    #[error("general.alignment = {alignment} at byte {offset} is not a non-zero power of two")]
+    InvalidAlignment {
+        /// The value found.
+        alignment: u32,
+        /// Offset of the key.
+        offset: u64,
+    },
+    /// A tensor name that is empty or longer than 63 bytes.
+    #[error(
+        "tensor name {name:?} at byte {offset} is {len} bytes long; names must be 1..=63 bytes"
+    )]
+    TensorNameLength {
+        /// The name.
+        name: String,
+        /// Its length.
+        len: u64,
+        /// Offset of the tensor info.
+        offset: u64,
+    },
+    /// A tensor name that appears twice.
+    #[error("duplicate tensor name {name:?} at byte {offset}")]
+    DuplicateTensorName {
+        /// The name.
+        name: String,
+        /// Offset of the second tensor info.
+        offset: u64,
+    },
+    /// More than 4 dimensions.
+    #[error("tensor {tensor:?} at byte {offset} has {n_dims} dimensions; at most 4 are allowed")]
+    TooManyDims {
+        /// The tensor.
+        tensor: String,
+        /// The declared count.
+        n_dims: u32,
+        /// Offset of the `n_dims` field.
+        offset: u64,
+    },
+    /// A dimension that does not fit ggml's signed 64-bit `ne`.
+    #[error("tensor {tensor:?}: dimension {dim} is {value}, which does not fit in i64")]
+    DimensionOutOfRange {
+        /// The tensor.
+        tensor: String,
+        /// Which dimension.
+        dim: usize,
+        /// The value found.
+        value: u64,
+    },
+    /// The product of the dimensions overflows.
+    #[error("tensor {tensor:?}: element count of {ne:?} overflows")]
+    ElementCountOverflow {
+        /// The tensor.
+        tensor: String,
+        /// Its dimensions.
+        ne: Vec<u64>,
+    },
+    /// The byte size overflows.
+    #[error("tensor {tensor:?}: byte size of {ne:?} overflows")]
+    ByteSizeOverflow {
+        /// The tensor.
+        tensor: String,
+        /// Its dimensions.
+        ne: Vec<u64>,
+    },
+    /// A type id ggml never had.
+    #[error("tensor {tensor:?}: unknown ggml type {type_id}")]
+    UnknownType {
+        /// The tensor.
+        tensor: String,
+        /// The id.
+        type_id: u32,
+    },
+    /// A type id ggml removed.
+    #[error("tensor {tensor:?}: ggml type {type_id} ({name}) was removed from ggml")]
+    RemovedType {
+        /// The tensor.
+        tensor: String,
+        /// The id.
+        type_id: u32,
+        /// Its old name.
+        name: &'static str,
+    },
+    /// `ne[0]` not a multiple of the type's block size.
+    #[error(
+        "tensor {tensor:?}: ne[0] = {ne0} is not a multiple of the {type_name} block size {block}"
+    )]
+    NotBlockMultiple {
+        /// The tensor.
+        tensor: String,
+        /// `ne[0]`.
+        ne0: u64,
+        /// The block size.
+        block: u64,
+        /// The type's name.
+        type_name: &'static str,
+    },
+    /// A tensor offset not a multiple of the alignment.
+    #[error("tensor {tensor:?}: offset {offset} is not a multiple of the alignment {alignment}")]
+    MisalignedOffset {
+        /// The tensor.
+        tensor: String,
+        /// Its offset (relative to the data section).
+        offset: u64,
+        /// The alignment.
+        alignment: u64,
+    },
+    /// A tensor placed after a gap.
+    #[error("tensor {tensor:?}: offset {offset} leaves a gap; expected {expected}")]
+    TensorGap {
+        /// The tensor.
+        tensor: String,
+        /// Its offset.
+        offset: u64,
+        /// Where it should start.
+        expected: u64,
+    },
+    /// A tensor overlapping the one before.
+    #[error(
+        "tensor {tensor:?}: offset {offset} overlaps the previous tensor, which ends at {expected}"
+    )]
+    TensorOverlap {
+        /// The tensor.
+        tensor: String,
+        /// Its offset.
+        offset: u64,
+        /// Where it should start.
+        expected: u64,
+    },
+    /// A tensor placed before the one listed before it.
+    #[error(
+        "tensor {tensor:?}: offset {offset} is before the previous tensor's offset {previous}"
+    )]
+    TensorMisordered {
+        /// The tensor.
+        tensor: String,
+        /// Its offset.
+        offset: u64,
+        /// The previous tensor's offset.
+        previous: u64,
+    },
+    /// Tensor data, or its trailing padding, extends past the end of the file.
+    #[error("tensor {tensor:?}: data at offset {offset} ({size} bytes, padded to the alignment) ends past the end of the {file_len}-byte file")]
+    DataOutOfBounds {
+        /// The tensor.
+        tensor: String,
+        /// Its offset (relative to the data section).
+        offset: u64,
+        /// The padded byte size, or 0 where the size is not known here.
+        size: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// The builder was given data of the wrong length for a tensor.
+    #[error("tensor {tensor:?}: {actual} data bytes given, its type and shape need {expected}")]
+    TensorDataLength {
+        /// The tensor.
+        tensor: String,
+        /// Bytes the type and shape need.
+        expected: u64,
+        /// Bytes given.
+        actual: u64,
+    },
+    /// A tensor whose byte size this crate cannot compute was asked for.
+    #[error("tensor {tensor:?}: the size of type {type_name} is determined by the caller")]
+    SizeUnknown {
+        /// The tensor.
+        tensor: String,
+        /// The type's name.
+        type_name: &'static str,
+    },
+    /// No tensor of that name.
+    #[error("no tensor named {name:?}")]
+    NoSuchTensor {
+        /// The name asked for.
+        name: String,
+    },
+    /// Padding that should be zero is not (a warning).
+    #[error("non-zero padding byte at byte {offset}")]
+    NonZeroPadding {
+        /// Absolute offset of the first non-zero byte.
+        offset: u64,
+    },
+    /// Bytes after the last tensor's padding (a warning).
+    #[error("{len} unexpected bytes after the last tensor, from byte {offset}")]
+    TrailingBytes {
+        /// Absolute offset where they start.
+        offset: u64,
+        /// How many.
+        len: u64,
+    },
+    /// Version 2 (a warning: same layout as 3).
+    #[error("GGUF version 2; version 3 is current")]
+    OldVersion,
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The file is valid, but odd.
+    Warning,
+    /// The file breaks a rule of SPEC §1.
+    Error,
+}
+
+impl GgufError {
+    /// A stable, kebab-case code naming the kind of problem.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Truncated { .. } => "truncated",
+            Self::BadMagic { .. } => "bad-magic",
+            Self::BigEndian { .. } => "big-endian",
+            Self::UnsupportedVersion { .. } => "unsupported-version",
+            Self::CountExceedsFile { .. } => "count-exceeds-file",
+            Self::StringTooLong { .. } => "string-too-long",
+            Self::InvalidUtf8 { .. } => "invalid-utf8",
+            Self::InvalidValueType { .. } => "invalid-value-type",
+            Self::NestedArray { .. } => "nested-array",
+            Self::ArrayTooLong { .. } => "array-too-long",
+            Self::ArrayExceedsFile { .. } => "array-exceeds-file",
+            Self::EmptyKey { .. } => "empty-key",
+            Self::DuplicateKey { .. } => "duplicate-key",
+            Self::AlignmentType { .. } => "alignment-type",
+            Self::InvalidAlignment { .. } => "invalid-alignment",
+            Self::TensorNameLength { .. } => "tensor-name-length",
+            Self::DuplicateTensorName { .. } => "duplicate-tensor-name",
+            Self::TooManyDims { .. } => "too-many-dims",
+            Self::DimensionOutOfRange { .. } => "dimension-out-of-range",
+            Self::ElementCountOverflow { .. } => "element-count-overflow",
+            Self::ByteSizeOverflow { .. } => "byte-size-overflow",
+            Self::UnknownType { .. } => "unknown-type",
+            Self::RemovedType { .. } => "removed-type",
+            Self::NotBlockMultiple { .. } => "not-block-multiple",
+            Self::MisalignedOffset { .. } => "misaligned-offset",
+            Self::TensorGap { .. } => "tensor-gap",
+            Self::TensorOverlap { .. } => "tensor-overlap",
+            Self::TensorMisordered { .. } => "tensor-misordered",
+            Self::DataOutOfBounds { .. } => "data-out-of-bounds",
+            Self::TensorDataLength { .. } => "tensor-data-length",
+            Self::SizeUnknown { .. } => "size-unknown",
+            Self::NoSuchTensor { .. } => "no-such-tensor",
+            Self::NonZeroPadding { .. } => "non-zero-padding",
+            Self::TrailingBytes { .. } => "trailing-bytes",
+            Self::OldVersion => "old-version",
+        }
+    }
+
+    /// Whether this is an error or only a warning.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Self::NonZeroPadding { .. } | Self::TrailingBytes { .. } | Self::OldVersion => {
+                Severity::Warning
+            }
+            _ => Severity::Error,
+        }
+    }
+
+    /// The absolute byte offset in the file the problem concerns, where known.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Self::Truncated { offset, .. }
+            | Self::CountExceedsFile { offset, .. }
+            | Self::StringTooLong { offset, .. }
+            | Self::InvalidUtf8 { offset, .. }
+            | Self::InvalidValueType { offset, .. }
+            | Self::NestedArray { offset, .. }
+            | Self::ArrayTooLong { offset, .. }
+            | Self::ArrayExceedsFile { offset, .. }
+            | Self::EmptyKey { offset }
+            | Self::DuplicateKey { offset, .. }
+            | Self::AlignmentType { offset, .. }
+            | Self::InvalidAlignment { offset, .. }
+            | Self::TensorNameLength { offset, .. }
+            | Self::DuplicateTensorName { offset, .. }
+            | Self::TooManyDims { offset, .. }
+            | Self::NonZeroPadding { offset }
+            | Self::TrailingBytes { offset, .. } => Some(*offset),
+            Self::BadMagic { .. } => Some(0),
+            Self::BigEndian { .. } | Self::UnsupportedVersion { .. } | Self::OldVersion => Some(4),
+            _ => None,
+        }
+    }
+
+    /// The tensor the problem concerns, where there is one.
+    pub fn tensor(&self) -> Option<&str> {
+        match self {
+            Self::TensorNameLength { name, .. }
+            | Self::DuplicateTensorName { name, .. }
+            | Self::NoSuchTensor { name } => Some(name),
+            Self::TooManyDims { tensor, .. }
+            | Self::DimensionOutOfRange { tensor, .. }
+            | Self::ElementCountOverflow { tensor, .. }
+            | Self::ByteSizeOverflow { tensor, .. }
+            | Self::UnknownType { tensor, .. }
+            | Self::RemovedType { tensor, .. }
+            | Self::NotBlockMultiple { tensor, .. }
+            | Self::MisalignedOffset { tensor, .. }
+            | Self::TensorGap { tensor, .. }
+            | Self::TensorOverlap { tensor, .. }
+            | Self::TensorMisordered { tensor, .. }
+            | Self::DataOutOfBounds { tensor, .. }
+            | Self::TensorDataLength { tensor, .. }
+            | Self::SizeUnknown { tensor, .. } => Some(tensor),
+            _ => None,
+        }
+    }
+
+    /// The metadata key the problem concerns, where there is one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Self::InvalidValueType { key, .. }
+            | Self::NestedArray { key, .. }
+            | Self::ArrayTooLong { key, .. }
+            | Self::ArrayExceedsFile { key, .. }
+            | Self::DuplicateKey { key, .. } => Some(key),
+            Self::AlignmentType { .. } | Self::InvalidAlignment { .. } => Some("general.alignment"),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Validation: every rule of SPEC §1 that parsing does not already enforce, reported as a list
+//! of findings rather than stopping at the first.
+
+use std::collections::HashMap;
+
+use crate::error::{GgufError, Severity};
+use crate::reader::{pad, Gguf, MAX_TENSOR_NAME};
+use crate::types::TypeInfo;
+
+/// Everything [`Gguf::validate`] found, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The findings; each is an error or a warning ([`GgufError::severity`]).
+    pub findings: Vec<GgufError>,
+}
+
+impl Report {
+    /// The findings that are errors.
+    pub fn errors(&self) -> impl Iterator<Item = &GgufError> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity() == Severity::Error)
+    }
+
+    /// The findings that are warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = &GgufError> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity() == Severity::Warning)
+    }
+
+    /// Whether no finding is an error.
+    pub fn is_valid(&self) -> bool {
+        self.errors().next().is_none()
+    }
+
+    /// The first error, if any.
+    pub fn first_error(&self) -> Option<&GgufError> {
+        self.errors().next()
+    }
+}
+
+impl<'a> Gguf<'a> {
+    /// Parses and validates; the first structural error, or else the first validation error.
+    pub fn load(bytes: &'a [u8]) -> Result<Self, GgufError> {
+        let gguf = Self::parse(bytes)?;
+        match gguf.validate().first_error() {
+            Some(e) => Err(e.clone()),
+            None => Ok(gguf),
+        }
+    }
+
+    /// Checks the keys, the tensor infos and the layout of the data section.
+    ///
+    /// An I2_S tensor's byte size depends on its flavor, which this crate does not know: its
+    /// offset, alignment and order are checked here, its size by the caller (`bitnet-models`
+    /// detects the flavor from the bytes available to it, [`Gguf::tensor_span`]).
+    pub fn validate(&self) -> Report {
+        let mut findings = Vec::new();
+        if self.version() == 2 {
+            findings.push(GgufError::OldVersion);
+        }
+        self.check_keys(&mut findings);
+        self.check_tensor_infos(&mut findings);
+        self.check_layout(&mut findings);
+        Report { findings }
+    }
+
+    fn check_keys(&self, findings: &mut Vec<GgufError>) {
+        let mut seen: HashMap<&str, u64> = HashMap::new();
+        for entry in self.metadata() {
+            if entry.key.is_empty() {
+                findings.push(GgufError::EmptyKey {
+                    offset: entry.offset,
+                });
+                continue;
+            }
+            if let Some(&first_offset) = seen.get(entry.key) {
+                findings.push(GgufError::DuplicateKey {
+                    key: entry.key.to_owned(),
+                    offset: entry.offset,
+                    first_offset,
+                });
+            } else {
+                seen.insert(entry.key, entry.offset);
+            }
+        }
+    }
+
+    fn check_tensor_infos(&self, findings: &mut Vec<GgufError>) {
+        let mut seen: HashMap<&str, ()> = HashMap::new();
+        for t in self.tensors() {
+            let name = || t.name.to_owned();
+            let len = t.name.len() as u64;
+            if len == 0 || len > MAX_TENSOR_NAME {
+                findings.push(GgufError::TensorNameLength {
+                    name: name(),
+                    len,
+                    offset: t.info_offset,
+                });
+            }
+            if seen.insert(t.name, ()).is_some() {
+                findings.push(GgufError::DuplicateTensorName {
+                    name: name(),
+                    offset: t.info_offset,
+                });
+            }
+            if let Some((dim, &value)) = t
+                .ne()
+                .iter()
+                .enumerate()
+                .find(|(_, &d)| d > i64::MAX as u64)
+            {
+                findings.push(GgufError::DimensionOutOfRange {
+                    tensor: name(),
+                    dim,
+                    value,
+                });
+                continue;
+            }
+            let Some(n) = t.n_elements() else {
+                findings.push(GgufError::ElementCountOverflow {
+                    tensor: name(),
+                    ne: t.ne().to_vec(),
+                });
+                continue;
+            };
+            match t.type_info() {
+                TypeInfo::Unknown => findings.push(GgufError::UnknownType {
+                    tensor: name(),
+                    type_id: t.ggml_type,
+                }),
+                TypeInfo::Removed { name: type_name } => findings.push(GgufError::RemovedType {
+                    tensor: name(),
+                    type_id: t.ggml_type,
+                    name: type_name,
+                }),
+                TypeInfo::CallerSized { .. } => {}
+                TypeInfo::Sized {
+                    name: type_name,
+                    block_elems,
+                    block_bytes,
+                } => {
+                    if t.cols() % block_elems != 0 {
+                        findings.push(GgufError::NotBlockMultiple {
+                            tensor: name(),
+                            ne0: t.cols(),
+                            block: block_elems,
+                            type_name,
+                        });
+                    } else if (n / block_elems)
+                        .checked_mul(block_bytes)
+                        .and_then(|b| pad(b, self.alignment()))
+                        .is_none()
+                    {
+                        findings.push(GgufError::ByteSizeOverflow {
+                            tensor: name(),
+                            ne: t.ne().to_vec(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_layout(&self, findings: &mut Vec<GgufError>) {
+        let align = self.alignment();
+        let file_len = self.bytes().len() as u64;
+        self.check_zero(
+            self.tensor_info_end(),
+            self.data_offset().min(file_len),
+            findings,
+        );
+        // Where the next tensor must start, while the sizes so far are known.
+        let mut expected: Option<u64> = Some(0);
+        let mut previous: Option<u64> = None;
+        let mut end_of_data = self.data_offset();
+        for t in self.tensors() {
+            let name = || t.name.to_owned();
+            if t.offset % align != 0 {
+                findings.push(GgufError::MisalignedOffset {
+                    tensor: name(),
+                    offset: t.offset,
+                    alignment: align,
+                });
+            }
+            if let Some(prev) = previous.filter(|&p| t.offset < p) {
+                findings.push(GgufError::TensorMisordered {
+                    tensor: name(),
+                    offset: t.offset,
+                    previous: prev,
+                });
+            } else if let Some(exp) = expected.filter(|&e| e != t.offset) {
+                findings.push(if t.offset < exp {
+                    GgufError::TensorOverlap {
+                        tensor: name(),
+                        offset: t.offset,
+                        expected: exp,
+                    }
+                } else {
+                    GgufError::TensorGap {
+                        tensor: name(),
+                        offset: t.offset,
+                        expected: exp,
+                    }
+                });
+            }
+            previous = Some(t.offset);
+            let padded = t.byte_size().and_then(|s| pad(s, align));
+            let start = self.data_offset().checked_add(t.offset);
+            let end = start.zip(padded).and_then(|(s, p)| s.checked_add(p));
+            match (start, end) {
+                (Some(start), Some(end)) if end <= file_len => {
+                    let data_end = start + t.byte_size().unwrap_or(0);
+                    self.check_zero(data_end, end, findings);
+                    end_of_data = end;
+                }
+                // Caller-sized (I2_S) or invalid type: only the start is checked here.
+                (Some(start), None) if start <= file_len && padded.is_none() => {
+                    end_of_data = file_len;
+                }
+                _ => findings.push(GgufError::DataOutOfBounds {
+                    tensor: name(),
+                    offset: t.offset,
+                    size: padded.unwrap_or(0),
+                    file_len,
+                }),
+            }
+            expected = padded.and_then(|p| t.offset.checked_add(p));
+        }
+        if !self.tensors().is_empty() && end_of_data < file_len {
+            findings.push(GgufError::TrailingBytes {
+                offset: end_of_data,
+                len: file_len - end_of_data,
+            });
+        }
+    }
+
+    /// Reports the first non-zero byte in `start..end` as a warning.
+    fn check_zero(&self, start: u64, end: u64, findings: &mut Vec<GgufError>) {
+        let range = usize::try_from(start).ok().zip(usize::try_from(end).ok());
+        let Some(bytes) = range.and_then(|(s, e)| self.bytes().get(s..e)) else {
+            return;
+        };
+        if let Some(i) = bytes.iter().position(|&b| b != 0) {
+            findings.push(GgufError::NonZeroPadding {
+                offset: start + i as u64,
+            });
+        }
+    }
+}
