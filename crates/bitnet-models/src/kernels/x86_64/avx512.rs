@@ -1,0 +1,198 @@
+//! AVX-512F kernels (x86-64, with F16C for the block scales).
+//!
+//! The AVX2 scheme at twice the width: 16 code bytes are zero-extended to 16 dword lanes once,
+//! shifted by 0, 2, 4, 6, and `vpermps` on a 16-entry table (the 4 products, four times) maps
+//! the low 4 bits to the output; the bits above the code select a copy of the same 4 values.
+//!
+//! `STREAM = true` instantiations write with non-temporal stores (see
+//! [`crate::kernels::STREAM_MIN_BYTES`]) and end with `sfence`.
+
+use core::arch::x86_64::*;
+
+use crate::kernels::{opaque_weights, Blocks};
+
+/// Proof that this CPU has AVX-512F and F16C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Avx512(());
+
+impl Avx512 {
+    /// `Some` if this CPU has AVX-512F and F16C.
+    pub(crate) fn detect() -> Option<Self> {
+        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("f16c"))
+            .then_some(Avx512(()))
+    }
+}
+
+impl Blocks for Avx512 {
+    fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool) {
+        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F and F16C on this CPU.
+        unsafe {
+            if stream {
+                qk256::<true>(data, scale, out)
+            } else {
+                qk256::<false>(data, scale, out)
+            }
+        }
+    }
+
+    fn bitnet32f16(self, data: &[u8], out: &mut [f32], stream: bool) {
+        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F and F16C on this CPU.
+        unsafe {
+            if stream {
+                bitnet32f16::<true>(data, out)
+            } else {
+                bitnet32f16::<false>(data, out)
+            }
+        }
+    }
+
+    fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool) {
+        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F and F16C on this CPU.
+        unsafe {
+            if stream {
+                tq2_0::<true>(data, out)
+            } else {
+                tq2_0::<false>(data, out)
+            }
+        }
+    }
+}
+
+/// The code weights, four times, ready to be multiplied by a broadcast scale.
+#[target_feature(enable = "avx512f,f16c")]
+fn weights() -> __m512 {
+    let [w0, w1, w2, w3] = opaque_weights();
+    _mm512_setr_ps(
+        w0, w1, w2, w3, w0, w1, w2, w3, w0, w1, w2, w3, w0, w1, w2, w3,
+    )
+}
+
+/// The f16 little-endian scale `d`, converted exactly, in all 16 lanes.
+#[target_feature(enable = "avx512f,f16c")]
+fn broadcast_f16(d: [u8; 2]) -> __m512 {
+    let bits = i32::from(u16::from_le_bytes(d));
+    _mm512_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(bits)))
+}
+
+/// 16 code bytes zero-extended to 16 dword lanes.
+#[target_feature(enable = "avx512f,f16c")]
+fn widen(bytes: &[u8; 16]) -> __m512i {
+    let lo = i64::from_le_bytes(bytes[..8].try_into().expect("16 = 8 + 8"));
+    let hi = i64::from_le_bytes(bytes[8..].try_into().expect("16 = 8 + 8"));
+    _mm512_cvtepu8_epi32(_mm_set_epi64x(hi, lo))
+}
+
+/// Store 16 outputs; with `STREAM`, non-temporally where the address allows it.
+#[target_feature(enable = "avx512f,f16c")]
+fn store<const STREAM: bool>(out: &mut [f32; 16], v: __m512) {
+    let p = out.as_mut_ptr();
+    if STREAM && p.cast::<__m512>().is_aligned() {
+        // SAFETY: `out` is 16 writable f32s (64 bytes) and `p` is 64-byte aligned, as
+        // `vmovntps zmm` requires.
+        unsafe { _mm512_stream_ps(p, v) }
+    } else if STREAM && p.cast::<__m128>().is_aligned() {
+        // SAFETY: `out` is 16 writable f32s; `p`, `p + 4`, `p + 8` and `p + 12` are 16-byte
+        // aligned, as `movntps xmm` requires.
+        unsafe {
+            _mm_stream_ps(p, _mm512_extractf32x4_ps::<0>(v));
+            _mm_stream_ps(p.add(4), _mm512_extractf32x4_ps::<1>(v));
+            _mm_stream_ps(p.add(8), _mm512_extractf32x4_ps::<2>(v));
+            _mm_stream_ps(p.add(12), _mm512_extractf32x4_ps::<3>(v));
+        }
+    } else {
+        // SAFETY: `out` is 16 writable f32s (64 bytes); `storeu` has no alignment requirement.
+        unsafe { _mm512_storeu_ps(p, v) }
+    }
+}
+
+/// After non-temporal stores: order them before any later store, as ordinary stores are.
+#[target_feature(enable = "avx512f,f16c")]
+fn finish<const STREAM: bool>() {
+    if STREAM {
+        _mm_sfence();
+    }
+}
+
+/// One QK256 code block (also TQ2_0's `qs`), with `table` = the 4 products, four times.
+#[target_feature(enable = "avx512f,f16c")]
+fn qk256_block<const STREAM: bool>(codes: &[u8; 64], table: __m512, out: &mut [f32; 256]) {
+    let (groups, _) = codes.as_chunks::<16>();
+    let (runs, _) = out.as_chunks_mut::<16>();
+    // Bytes h*32 + 16i .. +16 (group 2h + i) hold elements h*128 + 32j + 16i .. +16 at shift
+    // 2j, which is run 8h + 2j + i of 16 outputs: walking h, j, i stores the runs in order.
+    for (groups, runs) in groups.chunks_exact(2).zip(runs.chunks_exact_mut(8)) {
+        let x = [widen(&groups[0]), widen(&groups[1])];
+        for i in 0..2 {
+            store::<STREAM>(&mut runs[i], _mm512_permutexvar_ps(x[i], table));
+        }
+        for i in 0..2 {
+            let idx = _mm512_srli_epi32::<2>(x[i]);
+            store::<STREAM>(&mut runs[2 + i], _mm512_permutexvar_ps(idx, table));
+        }
+        for i in 0..2 {
+            let idx = _mm512_srli_epi32::<4>(x[i]);
+            store::<STREAM>(&mut runs[4 + i], _mm512_permutexvar_ps(idx, table));
+        }
+        for i in 0..2 {
+            let idx = _mm512_srli_epi32::<6>(x[i]);
+            store::<STREAM>(&mut runs[6 + i], _mm512_permutexvar_ps(idx, table));
+        }
+    }
+}
+
+/// # Safety
+///
+/// The CPU must support AVX-512F and F16C.
+#[target_feature(enable = "avx512f,f16c")]
+unsafe fn qk256<const STREAM: bool>(data: &[u8], scale: f32, out: &mut [f32]) {
+    let table = _mm512_mul_ps(weights(), _mm512_set1_ps(scale));
+    let (blocks, _) = data.as_chunks::<64>();
+    let (outs, _) = out.as_chunks_mut::<256>();
+    for (codes, out) in blocks.iter().zip(outs) {
+        qk256_block::<STREAM>(codes, table, out);
+    }
+    finish::<STREAM>();
+}
+
+/// # Safety
+///
+/// The CPU must support AVX-512F and F16C.
+#[target_feature(enable = "avx512f,f16c")]
+unsafe fn bitnet32f16<const STREAM: bool>(data: &[u8], out: &mut [f32]) {
+    let w = weights();
+    // Lanes 0..8 and 8..16 both hold the block's 8 code bytes; element e is in byte e%8 at
+    // shift 2*(e/8), so elements 0..16 need shifts (0, 2) and elements 16..32 shifts (4, 6).
+    let low = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+    let high = _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6);
+    let (blocks, _) = data.as_chunks::<10>();
+    let (outs, _) = out.as_chunks_mut::<32>();
+    for (block, out) in blocks.iter().zip(outs) {
+        let [c0, c1, c2, c3, c4, c5, c6, c7, d0, d1] = *block;
+        let table = _mm512_mul_ps(w, broadcast_f16([d0, d1]));
+        let codes = i64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]);
+        let x = _mm512_cvtepu8_epi32(_mm_set1_epi64x(codes));
+        let (runs, _) = out.as_chunks_mut::<16>();
+        let first = _mm512_permutexvar_ps(_mm512_srlv_epi32(x, low), table);
+        store::<STREAM>(&mut runs[0], first);
+        let second = _mm512_permutexvar_ps(_mm512_srlv_epi32(x, high), table);
+        store::<STREAM>(&mut runs[1], second);
+    }
+    finish::<STREAM>();
+}
+
+/// # Safety
+///
+/// The CPU must support AVX-512F and F16C.
+#[target_feature(enable = "avx512f,f16c")]
+unsafe fn tq2_0<const STREAM: bool>(data: &[u8], out: &mut [f32]) {
+    let w = weights();
+    let (blocks, _) = data.as_chunks::<66>();
+    let (outs, _) = out.as_chunks_mut::<256>();
+    for (block, out) in blocks.iter().zip(outs) {
+        let (codes, d) = block.split_at(64);
+        let codes: &[u8; 64] = codes.try_into().expect("66 = 64 + 2");
+        let table = _mm512_mul_ps(w, broadcast_f16([d[0], d[1]]));
+        qk256_block::<STREAM>(codes, table, out);
+    }
+    finish::<STREAM>();
+}

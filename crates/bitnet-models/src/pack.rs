@@ -1,0 +1,122 @@
+//! Packing ternary weights into the block formats — the inverse of dequantization, used to build
+//! fixtures and tests.
+//!
+//! Input is row-major `i8` weights, each −1, 0 or +1, `rows × cols` of them. Code `w + 1` goes to
+//! the element's place in the block (SPEC §2); the elements of a row's last block past `cols` are
+//! padding and are written as code 1 (zero). Nothing here decodes or validates files.
+
+use half::f16;
+
+use crate::error::FormatError;
+use crate::format::TernaryFormat;
+
+/// Byte and bit shift of element `e` (`e < 256`) inside a QK256 code block (also TQ2_0's `qs`).
+pub const fn qk256_position(e: usize) -> (usize, u32) {
+    ((e / 128) * 32 + e % 32, 2 * ((e % 128) / 32) as u32)
+}
+
+/// Byte and bit shift of element `e` (`e < 32`) inside a BitNet32F16 block.
+pub const fn bitnet32_position(e: usize) -> (usize, u32) {
+    (e % 8, 2 * (e / 8) as u32)
+}
+
+/// Byte and bit shift of element `e` of a block of `format`.
+pub const fn code_position(format: TernaryFormat, e: usize) -> (usize, u32) {
+    match format {
+        TernaryFormat::Qk256 | TernaryFormat::Tq2_0 => qk256_position(e),
+        TernaryFormat::BitNet32F16 => bitnet32_position(e),
+    }
+}
+
+/// Pack `rows × cols` ternary weights as QK256 blocks (no scale inside the data).
+pub fn pack_qk256(weights: &[i8], rows: usize, cols: usize) -> Result<Vec<u8>, FormatError> {
+    pack(TernaryFormat::Qk256, weights, rows, cols, &[])
+}
+
+/// Pack `rows × cols` ternary weights as BitNet32F16 blocks, with `block_scales` holding one `d`
+/// per block in row-major block order (`rows × ceil(cols/32)` of them).
+pub fn pack_bitnet32f16(
+    weights: &[i8],
+    rows: usize,
+    cols: usize,
+    block_scales: &[f16],
+) -> Result<Vec<u8>, FormatError> {
+    pack(
+        TernaryFormat::BitNet32F16,
+        weights,
+        rows,
+        cols,
+        block_scales,
+    )
+}
+
+/// Pack `rows × cols` ternary weights as TQ2_0 blocks, with `block_scales` holding one `d` per
+/// block in row-major block order (`rows × ceil(cols/256)` of them).
+pub fn pack_tq2_0(
+    weights: &[i8],
+    rows: usize,
+    cols: usize,
+    block_scales: &[f16],
+) -> Result<Vec<u8>, FormatError> {
+    pack(TernaryFormat::Tq2_0, weights, rows, cols, block_scales)
+}
+
+/// Pack into any format; `block_scales` must be empty for QK256.
+pub fn pack(
+    format: TernaryFormat,
+    weights: &[i8],
+    rows: usize,
+    cols: usize,
+    block_scales: &[f16],
+) -> Result<Vec<u8>, FormatError> {
+    let overflow = FormatError::ShapeOverflow {
+        rows: rows as u64,
+        cols: cols as u64,
+    };
+    let count = rows.checked_mul(cols).ok_or(overflow.clone())?;
+    if weights.len() != count {
+        return Err(FormatError::WrongWeightCount {
+            expected: count as u64,
+            actual: weights.len() as u64,
+        });
+    }
+    if let Some((index, &value)) = weights
+        .iter()
+        .enumerate()
+        .find(|(_, w)| !matches!(w, -1..=1))
+    {
+        return Err(FormatError::WrongWeightValue { index, value });
+    }
+    let blocks_per_row = cols.div_ceil(format.block_elems());
+    let blocks = rows.checked_mul(blocks_per_row).ok_or(overflow.clone())?;
+    let expected_scales = if format.has_block_scale() { blocks } else { 0 };
+    if block_scales.len() != expected_scales {
+        return Err(FormatError::WrongScaleCount {
+            format,
+            expected: expected_scales as u64,
+            actual: block_scales.len() as u64,
+        });
+    }
+    let total = blocks.checked_mul(format.block_bytes()).ok_or(overflow)?;
+
+    let mut out = vec![0u8; total];
+    let code_bytes = format.code_bytes();
+    for (b, block) in out.chunks_exact_mut(format.block_bytes()).enumerate() {
+        let (row, block_in_row) = (b / blocks_per_row, b % blocks_per_row);
+        // 0x55 is code 1 in all four slots: padding is zero unless a weight overwrites it.
+        block[..code_bytes].fill(0x55);
+        for e in 0..format.block_elems() {
+            let col = block_in_row * format.block_elems() + e;
+            if col >= cols {
+                break;
+            }
+            let code = (weights[row * cols + col] + 1) as u8;
+            let (byte, shift) = code_position(format, e);
+            block[byte] = (block[byte] & !(3 << shift)) | (code << shift);
+        }
+        if format.has_block_scale() {
+            block[code_bytes..].copy_from_slice(&block_scales[b].to_le_bytes());
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,291 @@
+//! Validation scan of ternary block data: reserved codes, non-finite block scales, and padding
+//! that is not code 1.
+//!
+//! This module reports facts; deciding which of them is an error (SPEC §2: reserved codes and
+//! non-finite `d` are) is the caller's job. [`scan`] is the fast path: spans of about 4 KiB are
+//! checked branch-free, eight bytes per step, and scanned block by block only if they hold a
+//! finding. [`scan_reference`] decodes element by element from the SPEC formulas. Both return
+//! the same report for every input, which the tests check.
+//!
+//! Padding (the elements of a row's last block past `cols`) must be code 1. A reserved code in
+//! the padding is counted as bad padding, not as a reserved code, so `reserved_codes` counts
+//! only codes that a dequantizer would output.
+
+use crate::error::FormatError;
+use crate::format::TernaryFormat;
+use crate::kernels::check_data;
+use crate::pack::code_position;
+
+/// What [`scan`] found. Byte offsets are relative to the start of the tensor data; block indices
+/// count blocks from the start of the tensor, row-major.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScanReport {
+    /// Elements (not padding) holding the reserved code 3.
+    pub reserved_codes: u64,
+    /// The lowest byte offset holding a reserved code of an element.
+    pub first_reserved_byte: Option<u64>,
+    /// Blocks whose f16 scale `d` is NaN or infinite (always 0 for QK256).
+    pub non_finite_scales: u64,
+    /// The first such block.
+    pub first_non_finite_block: Option<u64>,
+    /// Padding codes that are not 1 (zero).
+    pub bad_padding_codes: u64,
+    /// The lowest byte offset holding such a padding code.
+    pub first_bad_padding_byte: Option<u64>,
+}
+
+impl ScanReport {
+    /// No reserved code, no non-finite scale, and all padding is code 1.
+    pub fn is_clean(&self) -> bool {
+        self.reserved_codes == 0 && self.non_finite_scales == 0 && self.bad_padding_codes == 0
+    }
+}
+
+/// Scan `rows × cols` elements of `format` blocks (`data` exactly `tensor_bytes(rows, cols)`).
+pub fn scan(
+    format: TernaryFormat,
+    data: &[u8],
+    rows: usize,
+    cols: usize,
+) -> Result<ScanReport, FormatError> {
+    check_data(format, data, rows, cols)?;
+    let mut report = ScanReport::default();
+    if data.is_empty() {
+        return Ok(report);
+    }
+    let tail = cols % format.block_elems();
+    if tail == 0 {
+        scan_full_blocks(format, data, 0, &mut report);
+        return Ok(report);
+    }
+    // Every row ends in a block with padding: its fields are checked against a mask.
+    let valid = valid_fields(format, tail);
+    let blocks_per_row = cols.div_ceil(format.block_elems());
+    let row_bytes = data.len() / rows;
+    for (row, row_data) in data.chunks_exact(row_bytes).enumerate() {
+        let first = row * blocks_per_row;
+        let (head, last) = row_data.split_at(row_bytes - format.block_bytes());
+        scan_full_blocks(format, head, first, &mut report);
+        scan_block(
+            format,
+            last,
+            first + blocks_per_row - 1,
+            Some(&valid),
+            &mut report,
+        );
+    }
+    Ok(report)
+}
+
+/// The element-by-element reference for [`scan`]: the same report, straight from the SPEC
+/// formulas.
+pub fn scan_reference(
+    format: TernaryFormat,
+    data: &[u8],
+    rows: usize,
+    cols: usize,
+) -> Result<ScanReport, FormatError> {
+    check_data(format, data, rows, cols)?;
+    let mut report = ScanReport::default();
+    let (block_elems, block_bytes, code_bytes) = (
+        format.block_elems(),
+        format.block_bytes(),
+        format.code_bytes(),
+    );
+    let blocks_per_row = cols.div_ceil(block_elems);
+    for (b, block) in data.chunks_exact(block_bytes).enumerate() {
+        for e in 0..block_elems {
+            let col = (b % blocks_per_row) * block_elems + e;
+            let (byte, shift) = code_position(format, e);
+            let code = (block[byte] >> shift) & 3;
+            let offset = (b * block_bytes + byte) as u64;
+            if col < cols && code == 3 {
+                report.reserved_codes += 1;
+                report.first_reserved_byte = Some(min_some(report.first_reserved_byte, offset));
+            } else if col >= cols && code != 1 {
+                report.bad_padding_codes += 1;
+                report.first_bad_padding_byte =
+                    Some(min_some(report.first_bad_padding_byte, offset));
+            }
+        }
+        if format.has_block_scale() {
+            let d = half::f16::from_le_bytes([block[code_bytes], block[code_bytes + 1]]);
+            if !d.is_finite() {
+                report.non_finite_scales += 1;
+                report.first_non_finite_block.get_or_insert(b as u64);
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn min_some(current: Option<u64>, offset: u64) -> u64 {
+    current.map_or(offset, |c| c.min(offset))
+}
+
+/// Whether an f16 bit pattern is finite (its exponent is not all ones).
+fn f16_bits_finite(bits: u16) -> bool {
+    bits & 0x7C00 != 0x7C00
+}
+
+/// The low bit of every 2-bit field.
+const LOW_BITS: u64 = 0x5555_5555_5555_5555;
+
+/// One bit (the field's low bit) per 2-bit field of `word` that holds code 3.
+fn reserved_fields(word: u64) -> u64 {
+    word & (word >> 1) & LOW_BITS
+}
+
+/// One bit (the field's low bit) per 2-bit field of `word` that does not hold code 1.
+fn not_zero_fields(word: u64) -> u64 {
+    let x = word ^ LOW_BITS;
+    (x | (x >> 1)) & LOW_BITS
+}
+
+fn word(bytes: &[u8; 8]) -> u64 {
+    u64::from_le_bytes(*bytes)
+}
+
+/// Blocks without padding, `first` the index of the first: spans of about 4 KiB are first
+/// checked branch-free for any finding, and only a span with one is scanned block by block.
+fn scan_full_blocks(format: TernaryFormat, data: &[u8], first: usize, report: &mut ScanReport) {
+    let block_bytes = format.block_bytes();
+    // A multiple of 4 blocks, so BitNet32F16 spans are whole 40-byte groups.
+    let span_blocks = (4096 / block_bytes) & !3;
+    for (k, span) in data.chunks(span_blocks * block_bytes).enumerate() {
+        if span_has_findings(format, span) {
+            for (b, block) in span.chunks_exact(block_bytes).enumerate() {
+                scan_block(format, block, first + k * span_blocks + b, None, report);
+            }
+        }
+    }
+}
+
+/// Whether whole blocks `span` hold any reserved code or non-finite scale (no counting).
+fn span_has_findings(format: TernaryFormat, span: &[u8]) -> bool {
+    let reserved = |acc: u64, w: &[u8; 8]| acc | reserved_fields(word(w));
+    match format {
+        TernaryFormat::Qk256 => span.as_chunks::<8>().0.iter().fold(0, reserved) != 0,
+        TernaryFormat::Tq2_0 => {
+            let (blocks, _) = span.as_chunks::<66>();
+            let found = blocks.iter().fold(0, |acc, block| {
+                let (codes, _) = block[..64].as_chunks::<8>();
+                let acc = codes.iter().fold(acc, reserved);
+                acc | u64::from(!f16_bits_finite(u16::from_le_bytes([block[64], block[65]])))
+            });
+            found != 0
+        }
+        TernaryFormat::BitNet32F16 => {
+            let (groups, rest) = span.as_chunks::<40>();
+            let found = groups
+                .iter()
+                .fold(0, |acc, group| acc | bitnet32_group(group));
+            let found = rest.chunks_exact(10).fold(found, |acc, block| {
+                let (codes, _) = block[..8].as_chunks::<8>();
+                let acc = codes.iter().fold(acc, reserved);
+                acc | u64::from(!f16_bits_finite(u16::from_le_bytes([block[8], block[9]])))
+            });
+            found != 0
+        }
+    }
+}
+
+/// Four BitNet32F16 blocks (40 bytes, five words): non-zero if any holds a reserved code or a
+/// non-finite `d`. The layout repeats every 40 bytes, so fixed masks pick the code bytes of
+/// each word, and the four `d`s land in distinct 16-bit lanes.
+fn bitnet32_group(group: &[u8; 40]) -> u64 {
+    // Code bytes of words 0..5 (d at bytes 8..10, 18..20, 28..30, 38..40).
+    const CODES: [u64; 5] = [
+        0xFFFF_FFFF_FFFF_FFFF,
+        0xFFFF_FFFF_FFFF_0000,
+        0xFFFF_FFFF_0000_FFFF,
+        0xFFFF_0000_FFFF_FFFF,
+        0x0000_FFFF_FFFF_FFFF,
+    ];
+    const EXPONENTS: u64 = 0x7C00_7C00_7C00_7C00;
+    const LANE_LOW: u64 = 0x7FFF_7FFF_7FFF_7FFF;
+    const LANE_TOP: u64 = 0x8000_8000_8000_8000;
+    let (words, _) = group.as_chunks::<8>();
+    let w: [u64; 5] = core::array::from_fn(|i| word(&words[i]));
+    let reserved = w
+        .iter()
+        .zip(CODES)
+        .fold(0, |acc, (&w, codes)| acc | (reserved_fields(w) & codes));
+    // d of block k sits in 16-bit lane k of word k + 1.
+    let d = (w[1] & 0xFFFF)
+        | (w[2] & 0xFFFF_0000)
+        | (w[3] & 0xFFFF_0000_0000)
+        | (w[4] & 0xFFFF_0000_0000_0000);
+    // A lane of `e` is zero exactly when that d's exponent is all ones (NaN or infinite);
+    // lanes are below 0x8000, so adding 0x7FFF sets the top bit of exactly the non-zero lanes.
+    let e = (d & EXPONENTS) ^ EXPONENTS;
+    let non_finite = !(e + LANE_LOW) & LANE_TOP;
+    reserved | non_finite
+}
+
+/// Exact scan of one block, the `index`-th of the tensor; `valid` marks the fields of real
+/// elements when the block holds padding.
+fn scan_block(
+    format: TernaryFormat,
+    block: &[u8],
+    index: usize,
+    valid: Option<&[u64]>,
+    report: &mut ScanReport,
+) {
+    let offset = (index * format.block_bytes()) as u64;
+    let (codes, d) = block.split_at(format.code_bytes());
+    match valid {
+        Some(valid) => scan_padded_codes(codes, offset, valid, report),
+        None => scan_codes(codes, offset, report),
+    }
+    if let [d0, d1] = *d {
+        if !f16_bits_finite(u16::from_le_bytes([d0, d1])) {
+            report.non_finite_scales += 1;
+            report.first_non_finite_block.get_or_insert(index as u64);
+        }
+    }
+}
+
+/// Count reserved codes in `codes` (a multiple of 8 bytes, no padding) at byte `offset`.
+fn scan_codes(codes: &[u8], offset: u64, report: &mut ScanReport) {
+    let (words, _) = codes.as_chunks::<8>();
+    for (i, w) in words.iter().enumerate() {
+        let found = reserved_fields(word(w));
+        if found != 0 {
+            report.reserved_codes += u64::from(found.count_ones());
+            report
+                .first_reserved_byte
+                .get_or_insert(offset + (i * 8) as u64 + u64::from(found.trailing_zeros() / 8));
+        }
+    }
+}
+
+/// Like [`scan_codes`] for a row's last block, whose fields outside `valid` are padding.
+fn scan_padded_codes(codes: &[u8], offset: u64, valid: &[u64], report: &mut ScanReport) {
+    let (words, _) = codes.as_chunks::<8>();
+    for (i, (w, &valid)) in words.iter().zip(valid).enumerate() {
+        let at = |bits: u64| offset + (i * 8) as u64 + u64::from(bits.trailing_zeros() / 8);
+        let reserved = reserved_fields(word(w)) & valid;
+        if reserved != 0 {
+            report.reserved_codes += u64::from(reserved.count_ones());
+            report.first_reserved_byte.get_or_insert(at(reserved));
+        }
+        let bad = not_zero_fields(word(w)) & !valid;
+        if bad != 0 {
+            report.bad_padding_codes += u64::from(bad.count_ones());
+            report.first_bad_padding_byte.get_or_insert(at(bad));
+        }
+    }
+}
+
+/// For a last block with `tail` real elements: per code word, the low bit of each field that
+/// belongs to a real element.
+fn valid_fields(format: TernaryFormat, tail: usize) -> Vec<u64> {
+    let mut valid = vec![0u64; format.code_bytes() / 8];
+    for e in 0..tail {
+        let (byte, shift) = code_position(format, e);
+        valid[byte / 8] |= 1 << (8 * (byte % 8) as u32 + shift);
+    }
+    valid
+}

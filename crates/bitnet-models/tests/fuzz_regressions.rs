@@ -1,0 +1,184 @@
+//! Replays inputs of the `parse_check_dequant` and `kernels_diff` fuzz targets (`fuzz/`): every
+//! minimized crash in `fuzz/regressions/<target>/`, and seeds from `fuzz/seeds/<target>/` that
+//! prove the mechanism. Each must give a typed result (findings, a `ModelError`, a
+//! `FormatError`) and never a panic, and every kernel must agree with the scalar reference bit
+//! for bit.
+//!
+//! The files are compiled in with `include_bytes!` (these tests also run under wasm, without a
+//! file system); `every_regression_file_is_replayed` checks the lists against the directories
+//! where there is a file system.
+
+use bitnet_gguf::{Gguf, GgufError};
+use bitnet_models::{check, dequantize_tensor, scan, scan_reference, Kernel, TernaryFormat};
+
+/// `(file name, bytes)` for each named file of a directory under `fuzz/`.
+macro_rules! fuzz_files {
+    ($dir:literal: $($name:literal),* $(,)?) => {
+        &[$(($name, include_bytes!(concat!("../../../fuzz/", $dir, "/", $name)) as &[u8])),*]
+    };
+}
+
+/// Minimized crashes of `parse_check_dequant`.
+const MODEL_REGRESSIONS: &[(&str, &[u8])] = fuzz_files!("regressions/parse_check_dequant":);
+
+/// Minimized crashes of `kernels_diff`: none found so far.
+const KERNEL_REGRESSIONS: &[(&str, &[u8])] = fuzz_files!("regressions/kernels_diff":);
+
+/// Seeds of `parse_check_dequant` and the codes of the findings `check` must report.
+const MODEL_SEEDS: &[(&str, &[u8], &[&str])] = &[];
+
+/// Seeds of `kernels_diff` (all of them).
+const KERNEL_SEEDS: &[(&str, &[u8])] = fuzz_files!("seeds/kernels_diff":
+    "bitnet32f16-2x70-odd-scales",
+    "bitnet32f16-4x32",
+    "qk256-1x513-neg-zero",
+    "qk256-2x256-nan-scale",
+    "qk256-3x300-all-bytes",
+    "tq2_0-2x257",
+);
+
+/// What `parse_check_dequant` does: parse, `check`, and dequantize every tensor with every
+/// kernel, which must give the scalar result (the same error, or the same bits). Returns the
+/// codes of `check`'s findings.
+fn replay_model(bytes: &[u8]) -> Result<Vec<&'static str>, GgufError> {
+    let gguf = Gguf::parse(bytes)?;
+    let findings = check(&gguf);
+    for f in &findings {
+        let _ = (f.code(), f.severity(), f.offset(), f.tensor(), f.key(), f.to_string());
+    }
+    for i in 0..gguf.tensors().len() {
+        let want = dequantize_tensor(&gguf, i, Kernel::scalar());
+        for kernel in Kernel::available() {
+            let got = dequantize_tensor(&gguf, i, kernel);
+            match (&want, &got) {
+                (Ok(want), Ok(got)) => assert_eq!(bits(want), bits(got), "{kernel}, tensor {i}"),
+                // As text: an error may carry a NaN scale, and NaN != NaN.
+                (Err(want), Err(got)) => assert_eq!(format!("{want:?}"), format!("{got:?}")),
+                _ => panic!("{kernel}, tensor {i}: {want:?} vs {got:?}"),
+            }
+        }
+    }
+    Ok(findings.iter().map(|f| f.code()).collect())
+}
+
+fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+/// What `kernels_diff` does, decoding the input exactly as it does (the byte layout is
+/// documented in `fuzz/fuzz_targets/kernels_diff.rs`). Returns the scalar result.
+fn replay_kernels(input: &[u8]) -> Result<Vec<f32>, bitnet_models::FormatError> {
+    const MAX_ROWS: u8 = 6;
+    const MAX_COLS: u16 = 3 * 256 + 40;
+    let mut header = [0u8; 11];
+    let n = input.len().min(header.len());
+    header[..n].copy_from_slice(&input[..n]);
+    let blocks = &input[n..];
+    let format = TernaryFormat::ALL[usize::from(header[0]) % TernaryFormat::ALL.len()];
+    let rows = usize::from(header[1] % (MAX_ROWS + 1));
+    let cols = usize::from(u16::from_le_bytes([header[2], header[3]]) % (MAX_COLS + 1));
+    let scale = if header[8] & 1 == 1 {
+        1.0
+    } else {
+        f32::from_bits(u32::from_le_bytes([header[4], header[5], header[6], header[7]]))
+    };
+    let misalign = usize::from(header[9] % 16);
+    let size = format.tensor_bytes(rows as u64, cols as u64).unwrap() as usize;
+    let len = match header[10] % 8 {
+        1 => size + 1,
+        2 => size.saturating_sub(1),
+        _ => size,
+    };
+    let mut buf = vec![0u8; misalign + len];
+    for (b, v) in buf[misalign..].iter_mut().zip(blocks.iter().cycle()) {
+        *b = *v;
+    }
+    let data = &buf[misalign..];
+
+    let mut want = vec![0.0f32; rows * cols];
+    let reference = Kernel::scalar()
+        .dequantize(format, data, rows, cols, scale, &mut want)
+        .map(|()| want);
+    for kernel in Kernel::available() {
+        let mut got = vec![f32::from_bits(0x7fc0_dead); rows * cols];
+        let result = kernel
+            .dequantize(format, data, rows, cols, scale, &mut got)
+            .map(|()| got);
+        match (&reference, &result) {
+            (Ok(want), Ok(got)) => assert_eq!(bits(want), bits(got), "{kernel}"),
+            (Err(want), Err(got)) => assert_eq!(format!("{want:?}"), format!("{got:?}")),
+            _ => panic!("{kernel}: {reference:?} vs {result:?}"),
+        }
+    }
+    assert_eq!(
+        scan(format, data, rows, cols),
+        scan_reference(format, data, rows, cols)
+    );
+    reference
+}
+
+#[test]
+fn model_regressions_give_typed_results() {
+    for (name, bytes) in MODEL_REGRESSIONS {
+        match replay_model(bytes) {
+            Ok(codes) => eprintln!("{name}: findings {codes:?}"),
+            Err(e) => eprintln!("{name}: parse error {} ({e})", e.code()),
+        }
+    }
+}
+
+#[test]
+fn model_seeds_give_the_expected_findings() {
+    for (name, bytes, expected) in MODEL_SEEDS {
+        let codes = replay_model(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(&codes, expected, "{name}");
+    }
+}
+
+#[test]
+fn kernel_regressions_agree_with_the_reference() {
+    for (name, input) in KERNEL_REGRESSIONS {
+        let result = replay_kernels(input);
+        eprintln!("{name}: {:?}", result.as_ref().map(Vec::len));
+    }
+}
+
+#[test]
+fn kernel_seeds_agree_with_the_reference() {
+    for (name, input) in KERNEL_SEEDS {
+        let values = replay_kernels(input).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!values.is_empty(), "{name}");
+    }
+}
+
+/// The directory lists above are complete (not under wasm or Miri: no file system there).
+#[test]
+#[cfg(not(any(miri, target_family = "wasm")))]
+fn every_regression_file_is_replayed() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let sorted = |names: &mut dyn Iterator<Item = &str>| {
+        let mut v: Vec<String> = names.map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    for (dir, listed) in [
+        (
+            "regressions/parse_check_dequant",
+            sorted(&mut MODEL_REGRESSIONS.iter().map(|f| f.0)),
+        ),
+        (
+            "regressions/kernels_diff",
+            sorted(&mut KERNEL_REGRESSIONS.iter().map(|f| f.0)),
+        ),
+        ("seeds/kernels_diff", sorted(&mut KERNEL_SEEDS.iter().map(|f| f.0))),
+    ] {
+        let mut on_disk: Vec<String> = std::fs::read_dir(root.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        assert_eq!(listed, on_disk, "fuzz/{dir}: add every file to this test");
+    }
+}
