@@ -1,0 +1,56 @@
+//! Project automation: `cargo xtask <command>`.
+//!
+//! One module per subcommand. Nothing here depends on the current directory: the workspace root
+//! is found from `CARGO_MANIFEST_DIR`, and cargo is run through `$CARGO`.
+
+mod bench_kernels;
+mod cross_test;
+mod fuzz;
+mod gen_fixtures;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "xtask", about = "bitnet-fixtures project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write the reference fixtures and checksums.txt (SPEC §3), or check them with --check.
+    GenFixtures(gen_fixtures::Args),
+    /// Benchmark every available dequantization kernel against an f32 fill baseline.
+    BenchKernels(bench_kernels::Args),
+    /// Build and run the test suites for aarch64, wasm32 and s390x under emulation.
+    CrossTest(cross_test::Args),
+    /// Run the cargo-fuzz targets for a while each, or write/check their seeds.
+    Fuzz(fuzz::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::GenFixtures(args) => gen_fixtures::run(args),
+        Command::BenchKernels(args) => bench_kernels::run(args),
+        Command::CrossTest(args) => cross_test::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
+    }
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub(crate) fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
+}
+
+/// The cargo that runs this xtask (`$CARGO`), falling back to `cargo` on the PATH.
+#[allow(dead_code)]
+pub(crate) fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
