@@ -1,0 +1,124 @@
+//! `compat-check FILE... [--json] [--strict]`: every finding of `bitnet_models::check`, per file.
+//!
+//! A file that cannot be parsed gets one error finding (the parser stops at the first structural
+//! error). A file that cannot be opened is reported on stderr as `error: PATH: ...`, produces no
+//! JSON object, and makes the exit status 2; the other files are still checked.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use bitnet_gguf::{Gguf, Severity};
+use bitnet_models::{check, ModelError};
+use serde_json::json;
+
+use crate::env::Env;
+use crate::input::Input;
+use crate::progress::Progress;
+use crate::report::Finding;
+use crate::{Failure, OrExit, EXIT_INVALID, EXIT_USAGE};
+
+/// Arguments of `compat-check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The GGUF files to check.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// One JSON object per file per line: path, valid, errors, warnings.
+    #[arg(long)]
+    json: bool,
+    /// Treat warnings as errors (as does BITNET_STRICT_MODE).
+    #[arg(long)]
+    strict: bool,
+}
+
+/// The findings of one file.
+pub(crate) fn findings(bytes: &[u8], strict: bool) -> Vec<Finding> {
+    let errors = match Gguf::parse(bytes) {
+        Ok(gguf) => check(&gguf),
+        Err(e) => vec![ModelError::Gguf(e)],
+    };
+    errors.iter().map(|e| Finding::new(e, strict)).collect()
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Writes one file's report.
+fn write_report(
+    out: &mut impl Write,
+    path: &str,
+    findings: &[Finding],
+    as_json: bool,
+) -> io::Result<()> {
+    let (errors, warnings): (Vec<&Finding>, Vec<&Finding>) =
+        findings.iter().partition(|f| f.severity == Severity::Error);
+    if as_json {
+        let line = json!({
+            "path": path,
+            "valid": errors.is_empty(),
+            "errors": errors.iter().map(|f| f.json()).collect::<Vec<_>>(),
+            "warnings": warnings.iter().map(|f| f.json()).collect::<Vec<_>>(),
+        });
+        return writeln!(out, "{line}");
+    }
+    if findings.is_empty() {
+        return writeln!(out, "{path}: OK");
+    }
+    writeln!(
+        out,
+        "{path}: {}, {}",
+        plural(errors.len(), "error"),
+        plural(warnings.len(), "warning")
+    )?;
+    for f in findings {
+        writeln!(out, "  {}", f.text())?;
+    }
+    Ok(())
+}
+
+/// Runs `compat-check`; the exit status is the worst over the files.
+pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
+    let strict = args.strict || env.strict;
+    let total = args
+        .files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut progress = Progress::new(!args.json, total, "checking");
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut status = 0u8;
+    for path in &args.files {
+        progress.set_message(path.display().to_string());
+        let input = match Input::open(path) {
+            Ok(input) => input,
+            Err(e) => {
+                progress.suspend(|| out.flush()).or_usage()?;
+                progress.suspend(|| crate::stderr_line(&format!("error: {e:#}")));
+                status = status.max(EXIT_USAGE);
+                continue;
+            }
+        };
+        let found = findings(input.bytes(), strict);
+        progress.inc(input.bytes().len() as u64);
+        if found.iter().any(|f| f.severity == Severity::Error) {
+            status = status.max(EXIT_INVALID);
+        }
+        write_report(
+            &mut out,
+            &input.path().display().to_string(),
+            &found,
+            args.json,
+        )
+        .or_usage()?;
+        progress.suspend(|| out.flush()).or_usage()?;
+    }
+    progress.finish();
+    out.flush().or_usage()?;
+    Ok(status)
+}

@@ -1,0 +1,317 @@
+//! Shared helpers: running the built binary, and building valid and malformed GGUF files in
+//! memory (STYLE: malformed inputs are built by test code, never stored as opaque blobs).
+
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::path::{Path, PathBuf};
+
+use bitnet_gguf::{ggml_type, Gguf, GgufBuilder, MetadataValue};
+use half::f16;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The binary, run from `dir`, with the environment variables it reads cleared.
+pub fn bin_in(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_bitnet-cli"));
+    cmd.current_dir(dir)
+        .env_remove("BITNET_KERNEL")
+        .env_remove("BITNET_STRICT_MODE");
+    cmd
+}
+
+/// The binary, run from the workspace root.
+pub fn bin() -> assert_cmd::Command {
+    bin_in(&root())
+}
+
+/// A path in the repository's third-party test data.
+pub fn third_party(name: &str) -> PathBuf {
+    root().join("testdata/third-party").join(name)
+}
+
+/// A committed fixture of SPEC §3. Missing files fail loudly, never pass silently.
+pub fn fixture(name: &str) -> PathBuf {
+    let path = root().join("ci/fixtures/qk256").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing; run `cargo xtask gen-fixtures`",
+        path.display()
+    );
+    path
+}
+
+/// The three fixture file names.
+pub const FIXTURES: [&str; 3] = [
+    "qk256_4x256_seed42.gguf",
+    "qk256_3x300_seed43.gguf",
+    "bitnet32f16_2x64_seed44.gguf",
+];
+
+/// Writes `bytes` to `dir/name`.
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Stdout of a finished command as text.
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Stderr of a finished command as text.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A deterministic ternary weight pattern with all three values.
+pub fn weights(rows: usize, cols: usize) -> Vec<i8> {
+    (0..rows * cols).map(|i| (i * 7 % 3) as i8 - 1).collect()
+}
+
+/// The required metadata of a `bitnet-b1.58` file (SPEC §3) for `cols` columns.
+pub fn bitnet_keys(b: &mut GgufBuilder, cols: u64) {
+    b.kv("general.architecture", "bitnet-b1.58")
+        .kv("general.name", "test")
+        .kv("general.alignment", 32u32)
+        .kv("tokenizer.ggml.tokens", MetadataValue::strings(["a", "b"]))
+        .kv("bitnet-b1.58.embedding_length", cols as u32)
+        .kv("bitnet-b1.58.block_count", 1u32)
+        .kv("bitnet-b1.58.attention.head_count", 1u32)
+        .kv("bitnet-b1.58.attention.head_count_kv", 1u32)
+        .kv("bitnet-b1.58.feed_forward_length", 2 * cols as u32);
+}
+
+/// A valid `bitnet-b1.58` file: a QK256 `rows × cols` weight with scale `scale`, and the norm
+/// weights `norm` (`cols` values).
+pub fn bitnet_qk256(rows: usize, cols: usize, scale: f32, norm: &[f32]) -> Vec<u8> {
+    let mut b = GgufBuilder::new();
+    bitnet_keys(&mut b, cols as u64);
+    let data = bitnet_models::pack_qk256(&weights(rows, cols), rows, cols).unwrap();
+    b.tensor(
+        "blk.0.attn_q.weight",
+        &[cols as u64, rows as u64],
+        ggml_type::I2_S,
+        data,
+    );
+    b.tensor(
+        "blk.0.attn_q.scale",
+        &[1],
+        ggml_type::F32,
+        scale.to_le_bytes().to_vec(),
+    );
+    b.tensor(
+        "blk.0.attn_norm.weight",
+        &[cols as u64],
+        ggml_type::F32,
+        f32_bytes(norm),
+    );
+    b.build().unwrap()
+}
+
+/// A valid `bitnet-b1.58` file with a BitNet32F16 `rows × cols` weight and block scales
+/// `scales` (one per block).
+pub fn bitnet_b32(rows: usize, cols: usize, scales: &[f16]) -> Vec<u8> {
+    let mut b = GgufBuilder::new();
+    bitnet_keys(&mut b, cols as u64);
+    let data = bitnet_models::pack_bitnet32f16(&weights(rows, cols), rows, cols, scales).unwrap();
+    b.tensor(
+        "blk.0.attn_q.weight",
+        &[cols as u64, rows as u64],
+        ggml_type::I2_S,
+        data,
+    );
+    b.tensor(
+        "blk.0.attn_norm.weight",
+        &[cols as u64],
+        ggml_type::F32,
+        f32_bytes(&vec![1.0; cols]),
+    );
+    b.build().unwrap()
+}
+
+/// A small valid container (architecture `test`, so no required keys): two keys, two F32
+/// tensors.
+pub fn plain() -> Vec<u8> {
+    let mut b = GgufBuilder::new();
+    b.kv("general.architecture", "test")
+        .kv("general.alignment", 32u32)
+        .kv("test.aaaa", 1u32)
+        .kv("test.bbbb", 2u32);
+    b.tensor("a", &[8, 2], ggml_type::F32, f32_bytes(&[0.5; 16]));
+    b.tensor("b", &[8], ggml_type::F32, f32_bytes(&[0.25; 8]));
+    b.build().unwrap()
+}
+
+/// A container (architecture `test`) with one I2_S tensor of shape `[cols, rows]` holding
+/// `data`, plus `extra` tensors after it.
+pub fn i2s(cols: u64, rows: u64, data: Vec<u8>, extra: &[(&str, &[u64], u32, Vec<u8>)]) -> Vec<u8> {
+    let mut b = GgufBuilder::new();
+    b.kv("general.architecture", "test");
+    b.tensor("w.weight", &[cols, rows], ggml_type::I2_S, data);
+    for (name, ne, ty, data) in extra {
+        b.tensor(*name, ne, *ty, data.clone());
+    }
+    b.build().unwrap()
+}
+
+/// Absolute position of the value of metadata `key`.
+pub fn value_pos(bytes: &[u8], key: &str) -> usize {
+    let g = Gguf::parse(bytes).unwrap();
+    let e = g.metadata().iter().find(|e| e.key == key).unwrap();
+    e.offset as usize + 8 + key.len() + 4
+}
+
+/// Absolute position of the offset field of tensor `name`'s info.
+pub fn tensor_offset_field(bytes: &[u8], name: &str) -> usize {
+    let g = Gguf::parse(bytes).unwrap();
+    let (_, t) = g.tensor(name).unwrap();
+    t.info_offset as usize + 8 + name.len() + 4 + 8 * t.ne().len() + 4
+}
+
+/// Absolute start of tensor `name`'s data.
+pub fn tensor_start(bytes: &[u8], name: &str) -> usize {
+    let g = Gguf::parse(bytes).unwrap();
+    let (i, _) = g.tensor(name).unwrap();
+    g.tensor_start(i).unwrap() as usize
+}
+
+/// Every malformed file the CLI must reject, with the finding code that must name it.
+pub fn malformed() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let mut cases = Vec::new();
+    let base = plain();
+
+    cases.push(("empty", Vec::new(), "truncated"));
+    cases.push(("truncated", base[..20].to_vec(), "truncated"));
+    cases.push((
+        "truncated-tensor-info",
+        base[..tensor_offset_field(&base, "b")].to_vec(),
+        "truncated",
+    ));
+
+    let mut b = base.clone();
+    b[..4].copy_from_slice(b"GGUX");
+    cases.push(("bad-magic", b, "bad-magic"));
+
+    let mut b = base.clone();
+    b[4..8].copy_from_slice(&4u32.to_le_bytes());
+    cases.push(("version-4", b, "unsupported-version"));
+
+    let mut b = base.clone();
+    b[4..8].copy_from_slice(&3u32.to_be_bytes());
+    cases.push(("big-endian", b, "big-endian"));
+
+    let mut b = base.clone();
+    b[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+    cases.push(("huge-tensor-count", b, "count-exceeds-file"));
+
+    let mut b = base.clone();
+    b[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    cases.push(("huge-kv-count", b, "count-exceeds-file"));
+
+    let mut b = base.clone();
+    let at = value_pos(&b, "test.bbbb") - 4 - "test.bbbb".len();
+    b[at..at + 9].copy_from_slice(b"test.aaaa");
+    cases.push(("duplicate-key", b, "duplicate-key"));
+
+    let mut b = base.clone();
+    let at = value_pos(&b, "general.alignment");
+    b[at..at + 4].copy_from_slice(&48u32.to_le_bytes());
+    cases.push(("bad-alignment", b, "invalid-alignment"));
+
+    let mut b = base.clone();
+    let at = tensor_offset_field(&b, "b");
+    let off = u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    b[at..at + 8].copy_from_slice(&(off + 4).to_le_bytes());
+    cases.push(("misaligned-offset", b, "misaligned-offset"));
+
+    cases.push((
+        "data-past-end",
+        base[..base.len() - 32].to_vec(),
+        "data-out-of-bounds",
+    ));
+
+    // 1×160: QK256 needs 64 bytes, BitNet32F16 50; both fit 64 available bytes.
+    cases.push((
+        "ambiguous-i2s-1x160",
+        i2s(160, 1, vec![0x55; 64], &[]),
+        "i2s-ambiguous-flavor",
+    ));
+
+    // 4×256: QK256 needs 256 bytes, BitNet32F16 320; 100 (padded to 128) fit neither.
+    cases.push((
+        "i2s-size-mismatch",
+        i2s(256, 4, vec![0x55; 100], &[]),
+        "i2s-size-mismatch",
+    ));
+
+    let mut data = bitnet_models::pack_qk256(&weights(4, 256), 4, 256).unwrap();
+    data[17] = 0xff;
+    cases.push(("reserved-code", i2s(256, 4, data, &[]), "reserved-code"));
+
+    let mut scales = vec![f16::ONE; 4];
+    scales[3] = f16::INFINITY;
+    let data = bitnet_models::pack_bitnet32f16(&weights(2, 64), 2, 64, &scales).unwrap();
+    cases.push((
+        "non-finite-block-scale",
+        i2s(64, 2, data, &[]),
+        "block-scale-not-finite",
+    ));
+
+    let data = bitnet_models::pack_qk256(&weights(4, 256), 4, 256).unwrap();
+    cases.push((
+        "scale-shape",
+        i2s(
+            256,
+            4,
+            data.clone(),
+            &[("w.scale", &[2], ggml_type::F32, f32_bytes(&[1.0, 2.0]))],
+        ),
+        "scale-shape",
+    ));
+    cases.push((
+        "scale-type",
+        i2s(
+            256,
+            4,
+            data.clone(),
+            &[(
+                "w.scale",
+                &[1],
+                ggml_type::F16,
+                f16::ONE.to_le_bytes().to_vec(),
+            )],
+        ),
+        "scale-shape",
+    ));
+    cases.push((
+        "scale-nan",
+        i2s(
+            256,
+            4,
+            data,
+            &[("w.scale", &[1], ggml_type::F32, f32_bytes(&[f32::NAN]))],
+        ),
+        "scale-not-finite",
+    ));
+
+    // A bitnet-b1.58 file without general.name.
+    let mut b = GgufBuilder::new();
+    b.kv("general.architecture", "bitnet-b1.58");
+    cases.push(("missing-key", b.build().unwrap(), "missing-key"));
+
+    // An unknown ggml type id.
+    let mut b = base.clone();
+    let at = tensor_offset_field(&b, "b") - 4;
+    b[at..at + 4].copy_from_slice(&99u32.to_le_bytes());
+    cases.push(("unknown-type", b, "unknown-type"));
+
+    cases
+}

@@ -1,0 +1,326 @@
+//! `compat-check`: exit statuses, text and JSON output, every malformed case of SPEC §1–§2.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn fixtures_pass() {
+    for name in FIXTURES {
+        let path = fixture(name);
+        let out = bin().arg("compat-check").arg(&path).assert().code(0);
+        assert_eq!(
+            stdout(out.get_output()),
+            format!("{}: OK\n", path.display())
+        );
+        let out = bin()
+            .args(["compat-check", "--json", "--strict"])
+            .arg(&path)
+            .assert()
+            .code(0);
+        let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+        assert_eq!(v["valid"], true, "{name}");
+        assert_eq!(v["errors"], serde_json::json!([]), "{name}");
+        assert_eq!(v["warnings"], serde_json::json!([]), "{name}");
+    }
+}
+
+#[test]
+fn fixtures_match_the_reference_builder() {
+    // The files the tests read are the ones `bitnet_models::fixtures` builds.
+    for spec in bitnet_models::fixtures::FIXTURES {
+        let built = bitnet_models::fixtures::build(spec).unwrap().bytes;
+        let on_disk = std::fs::read(fixture(spec.file_name)).unwrap();
+        assert!(
+            built == on_disk,
+            "{} differs from bitnet_models::fixtures::build; run `cargo xtask gen-fixtures`",
+            spec.file_name
+        );
+    }
+}
+
+#[test]
+fn third_party_files_pass() {
+    for name in ["gguf-py-written.gguf", "ggml-vocab-llama-spm.gguf"] {
+        let path = third_party(name);
+        bin()
+            .args(["compat-check", "--strict"])
+            .arg(&path)
+            .assert()
+            .code(0)
+            .stdout(format!("{}: OK\n", path.display()));
+    }
+}
+
+#[test]
+fn several_files_one_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "good.gguf", &plain());
+    write(dir.path(), "bad.gguf", b"GGUX");
+    let out = bin_in(dir.path())
+        .args(["compat-check", "--json", "good.gguf", "bad.gguf"])
+        .assert()
+        .code(1);
+    let lines: Vec<Value> = stdout(out.get_output())
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["path"], "good.gguf");
+    assert_eq!(lines[0]["valid"], true);
+    assert_eq!(lines[1]["path"], "bad.gguf");
+    assert_eq!(lines[1]["valid"], false);
+}
+
+#[test]
+fn malformed_files_fail_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, code) in malformed() {
+        let file = format!("{name}.gguf");
+        write(dir.path(), &file, &bytes);
+        let out = bin_in(dir.path())
+            .args(["compat-check", &file])
+            .assert()
+            .code(1);
+        let text = stdout(out.get_output());
+        assert!(
+            text.starts_with(&format!("{file}: ")) && text.contains(&format!("error[{code}]")),
+            "{name}: expected error[{code}] in:\n{text}"
+        );
+        assert!(stderr(out.get_output()).is_empty(), "{name}");
+
+        let out = bin_in(dir.path())
+            .args(["compat-check", "--json", &file])
+            .assert()
+            .code(1);
+        let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+        assert_eq!(v["valid"], false, "{name}");
+        let codes: Vec<&str> = v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["code"].as_str().unwrap())
+            .collect();
+        assert!(codes.contains(&code), "{name}: {codes:?}");
+    }
+}
+
+#[test]
+#[cfg(feature = "full-cli")]
+fn hostile_files_never_crash_any_command() {
+    // Fatal and non-fatal malformations through every command: a clean exit status, never a
+    // panic (101) or a signal.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, _) in malformed() {
+        let file = format!("{name}.gguf");
+        write(dir.path(), &file, &bytes);
+        for args in [
+            vec!["inspect", &file],
+            vec!["inspect", "--json", "--ln-stats", "--gate", "auto", &file],
+            vec!["dequant", &file, "w.weight"],
+            vec!["dequant", "--format", "f32le", &file, "a"],
+        ] {
+            let out = bin_in(dir.path()).args(&args).output().unwrap();
+            let code = out.status.code();
+            assert!(
+                matches!(code, Some(0..=2)),
+                "{name} {args:?}: status {:?}\n{}",
+                out.status,
+                stderr(&out)
+            );
+            if code != Some(0) {
+                let err = stderr(&out);
+                assert!(
+                    err.starts_with("error: ") && err.lines().count() == 1,
+                    "{name} {args:?}: {err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_truncation_is_a_clean_exit_1() {
+    let bytes = std::fs::read(fixture("qk256_3x300_seed43.gguf")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for len in (0..bytes.len()).step_by(7) {
+        write(dir.path(), "t.gguf", &bytes[..len]);
+        let out = bin_in(dir.path())
+            .args(["compat-check", "--json", "t.gguf"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "prefix of {len} bytes");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["valid"], false, "prefix of {len} bytes");
+    }
+}
+
+#[test]
+fn io_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin_in(dir.path())
+        .args(["compat-check", "missing.gguf"])
+        .assert()
+        .code(2);
+    assert!(stdout(out.get_output()).is_empty());
+    assert!(stderr(out.get_output()).starts_with("error: missing.gguf: cannot open: "));
+
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    bin_in(dir.path())
+        .args(["compat-check", "sub"])
+        .assert()
+        .code(2)
+        .stderr("error: sub: is a directory, not a GGUF file\n");
+
+    // An I/O error wins over an invalid file; the other files are still reported.
+    write(dir.path(), "bad.gguf", b"GGUX");
+    write(dir.path(), "good.gguf", &plain());
+    let out = bin_in(dir.path())
+        .args(["compat-check", "bad.gguf", "missing.gguf", "good.gguf"])
+        .assert()
+        .code(2);
+    let text = stdout(out.get_output());
+    assert!(text.contains("bad.gguf: 1 error, 0 warnings"), "{text}");
+    assert!(text.contains("good.gguf: OK"), "{text}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    bin().arg("compat-check").assert().code(2);
+    bin().arg("no-such-command").assert().code(2);
+    bin()
+        .args(["compat-check", "--bogus", "x"])
+        .assert()
+        .code(2);
+    bin().arg("--help").assert().code(0);
+}
+
+#[test]
+fn unreadable_file_exits_2() {
+    // A Unix socket exists but cannot be opened as a file (ENXIO), even by root, for whom
+    // permission bits would not apply.
+    let dir = tempfile::tempdir().unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(dir.path().join("sock.gguf")).unwrap();
+    bin_in(dir.path())
+        .args(["compat-check", "sock.gguf"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::starts_with("error: sock.gguf: "));
+}
+
+#[test]
+fn strict_turns_warnings_into_errors() {
+    // Trailing bytes after the last tensor are a warning.
+    let mut bytes = plain();
+    bytes.extend_from_slice(&[0u8; 7]);
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "t.gguf", &bytes);
+    let out = bin_in(dir.path())
+        .args(["compat-check", "t.gguf"])
+        .assert()
+        .code(0);
+    insta::assert_snapshot!(stdout(out.get_output()), @r#"
+    t.gguf: 0 errors, 1 warning
+      warning[trailing-bytes] byte 352: 7 unexpected bytes after the last tensor, from byte 352
+    "#);
+    let out = bin_in(dir.path())
+        .args(["compat-check", "--strict", "t.gguf"])
+        .assert()
+        .code(1);
+    insta::assert_snapshot!(stdout(out.get_output()), @r#"
+    t.gguf: 1 error, 0 warnings
+      error[trailing-bytes] byte 352: 7 unexpected bytes after the last tensor, from byte 352
+    "#);
+    for value in ["1", "true", "YES", "On"] {
+        bin_in(dir.path())
+            .env("BITNET_STRICT_MODE", value)
+            .args(["compat-check", "t.gguf"])
+            .assert()
+            .code(1);
+    }
+    bin_in(dir.path())
+        .env("BITNET_STRICT_MODE", "0")
+        .args(["compat-check", "t.gguf"])
+        .assert()
+        .code(0);
+    bin_in(dir.path())
+        .env("BITNET_STRICT_MODE", "sometimes")
+        .args(["compat-check", "t.gguf"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("BITNET_STRICT_MODE"));
+}
+
+#[test]
+fn text_and_json_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = bitnet_models::pack_qk256(&weights(4, 256), 4, 256).unwrap();
+    data[17] = 0xff;
+    data[200] = 0xfc;
+    write(dir.path(), "r.gguf", &i2s(256, 4, data, &[]));
+    let out = bin_in(dir.path())
+        .args(["compat-check", "r.gguf"])
+        .assert()
+        .code(1);
+    insta::assert_snapshot!(stdout(out.get_output()), @r#"
+    r.gguf: 1 error, 0 warnings
+      error[reserved-code] byte 177: tensor "w.weight": 7 reserved code(s) 3, the first in byte 177
+    "#);
+    let out = bin_in(dir.path())
+        .args(["compat-check", "--json", "r.gguf"])
+        .assert()
+        .code(1);
+    insta::assert_snapshot!(stdout(out.get_output()), @r#"{"path":"r.gguf","valid":false,"errors":[{"code":"reserved-code","message":"tensor \"w.weight\": 7 reserved code(s) 3, the first in byte 177","offset":177,"tensor":"w.weight"}],"warnings":[]}"#);
+
+    // A finding with a key, and one without an offset.
+    let mut b = bitnet_gguf::GgufBuilder::new();
+    b.kv("general.architecture", "bitnet-b1.58");
+    write(dir.path(), "k.gguf", &b.build().unwrap());
+    let out = bin_in(dir.path())
+        .args(["compat-check", "--json", "k.gguf"])
+        .assert()
+        .code(1);
+    let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+    assert_eq!(
+        v["errors"][0],
+        serde_json::json!({
+            "code": "missing-key",
+            "message": "required key \"general.name\" is missing",
+            "key": "general.name",
+        })
+    );
+}
+
+#[test]
+fn kernel_env_is_checked() {
+    let path = third_party("gguf-py-written.gguf");
+    bin()
+        .env("BITNET_KERNEL", "scalar")
+        .arg("compat-check")
+        .arg(&path)
+        .assert()
+        .code(0);
+    bin()
+        .env("BITNET_KERNEL", "turbo")
+        .arg("compat-check")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr("error: BITNET_KERNEL: unknown kernel \"turbo\", expected one of scalar, avx2, avx512, neon, simd128\n");
+    // A kernel of another architecture is never available.
+    let foreign = if cfg!(target_arch = "x86_64") {
+        "neon"
+    } else {
+        "avx2"
+    };
+    bin()
+        .env("BITNET_KERNEL", foreign)
+        .arg("compat-check")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "error: BITNET_KERNEL: kernel {foreign} is not supported by this cpu or target\n"
+        ));
+}

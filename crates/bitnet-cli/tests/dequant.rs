@@ -1,0 +1,352 @@
+//! `dequant`: values against gguf-py and the library, both formats, atomic `--out`.
+
+#![cfg(feature = "full-cli")]
+
+mod common;
+
+use std::path::Path;
+
+use bitnet_gguf::Gguf;
+use bitnet_models::{dequantize_tensor, Kernel};
+use common::*;
+use half::f16;
+use serde_json::Value;
+
+/// What the library gives for `tensor` of `bytes`, as little-endian bytes.
+fn library_f32le(bytes: &[u8], tensor: &str) -> Vec<u8> {
+    let g = Gguf::parse(bytes).unwrap();
+    let (i, _) = g.tensor(tensor).unwrap();
+    f32_bytes(&dequantize_tensor(&g, i, Kernel::scalar()).unwrap())
+}
+
+fn dequant_f32le(dir: &Path, file: &str, tensor: &str) -> Vec<u8> {
+    bin_in(dir)
+        .args(["dequant", "--format", "f32le", file, tensor])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone()
+}
+
+#[test]
+fn tq2_0_matches_gguf_py_byte_for_byte() {
+    let expected = std::fs::read(third_party("gguf-py-written.tq2_0.f32le")).unwrap();
+    assert_eq!(expected.len(), 2048 * 4);
+    for kernel in Kernel::available() {
+        let out = bin()
+            .env("BITNET_KERNEL", kernel.name())
+            .args([
+                "dequant",
+                "--format",
+                "f32le",
+                "testdata/third-party/gguf-py-written.gguf",
+                "t.tq2_0",
+            ])
+            .assert()
+            .code(0);
+        assert!(
+            out.get_output().stdout == expected,
+            "kernel {} differs from gguf-py",
+            kernel.name()
+        );
+    }
+}
+
+#[test]
+fn every_supported_type_matches_the_library() {
+    let third = std::fs::read(third_party("gguf-py-written.gguf")).unwrap();
+    for tensor in ["t.f32", "t.f16", "t.tq2_0"] {
+        assert_eq!(
+            dequant_f32le(&root(), "testdata/third-party/gguf-py-written.gguf", tensor),
+            library_f32le(&third, tensor),
+            "{tensor}"
+        );
+    }
+    for name in FIXTURES {
+        let bytes = std::fs::read(fixture(name)).unwrap();
+        let path = fixture(name);
+        for tensor in ["blk.0.attn_q.weight", "blk.0.attn_norm.weight"] {
+            assert_eq!(
+                dequant_f32le(&root(), path.to_str().unwrap(), tensor),
+                library_f32le(&bytes, tensor),
+                "{name} {tensor}"
+            );
+        }
+    }
+}
+
+#[test]
+fn many_chunks_stream_in_order() {
+    // 4100 × 300 QK256 values (1.23 Mi, more than one 1 Mi-value chunk, padded rows) and
+    // BitNet32F16 with negative block scales (−0.0 for zero weights).
+    let dir = tempfile::tempdir().unwrap();
+    let qk = bitnet_qk256(4100, 300, -0.75, &[1.0; 300]);
+    write(dir.path(), "qk.gguf", &qk);
+    assert_eq!(
+        dequant_f32le(dir.path(), "qk.gguf", "blk.0.attn_q.weight"),
+        library_f32le(&qk, "blk.0.attn_q.weight")
+    );
+    // One row of 5 Mi values: decoded a block-row chunk at a time, not as one 20 MiB row.
+    let wide = i2s(
+        5 << 20,
+        1,
+        bitnet_models::pack_qk256(&weights(1, 5 << 20), 1, 5 << 20).unwrap(),
+        &[(
+            "w.scale",
+            &[1],
+            bitnet_gguf::ggml_type::F32,
+            f32_bytes(&[1.5]),
+        )],
+    );
+    write(dir.path(), "wide.gguf", &wide);
+    assert_eq!(
+        dequant_f32le(dir.path(), "wide.gguf", "w.weight"),
+        library_f32le(&wide, "w.weight")
+    );
+
+    let (rows, cols) = (2, 96);
+    let scales: Vec<f16> = (0..rows * cols / 32)
+        .map(|i| f16::from_f32(if i % 2 == 0 { -0.5 } else { 0.25 }))
+        .collect();
+    let b32 = bitnet_b32(rows, cols, &scales);
+    write(dir.path(), "b32.gguf", &b32);
+    let got = dequant_f32le(dir.path(), "b32.gguf", "blk.0.attn_q.weight");
+    assert_eq!(got, library_f32le(&b32, "blk.0.attn_q.weight"));
+    assert!(got
+        .chunks_exact(4)
+        .any(|c| f32::from_le_bytes(c.try_into().unwrap()).to_bits() == (-0.0f32).to_bits()));
+}
+
+#[test]
+fn json_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = bitnet_qk256(2, 300, 0.5, &[0.1; 300]);
+    write(dir.path(), "m.gguf", &bytes);
+    let out = bin_in(dir.path())
+        .args(["dequant", "m.gguf", "blk.0.attn_q.weight"])
+        .assert()
+        .code(0);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["name"], "blk.0.attn_q.weight");
+    assert_eq!(v["type_name"], "I2_S");
+    assert_eq!(v["ne"], serde_json::json!([300, 2]));
+    let values: Vec<f32> = v["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    let expected = library_f32le(&bytes, "blk.0.attn_q.weight");
+    assert_eq!(f32_bytes(&values), expected);
+
+    // Shortest f32 decimals: 0.1f32 prints as 0.1.
+    let out = bin_in(dir.path())
+        .args([
+            "dequant",
+            "--format",
+            "json",
+            "m.gguf",
+            "blk.0.attn_q.scale",
+        ])
+        .assert()
+        .code(0);
+    insta::assert_snapshot!(stdout(out.get_output()), @r#"{"name":"blk.0.attn_q.scale","type_name":"F32","ne":[1],"values":[0.5]}"#);
+    let out = bin_in(dir.path())
+        .args(["dequant", "m.gguf", "blk.0.attn_norm.weight"])
+        .assert()
+        .code(0);
+    assert!(stdout(out.get_output()).contains("[0.1,0.1,"));
+}
+
+#[test]
+fn non_finite_values_are_null_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = bitnet_gguf::GgufBuilder::new();
+    b.tensor(
+        "x",
+        &[4],
+        bitnet_gguf::ggml_type::F32,
+        f32_bytes(&[f32::NAN, f32::INFINITY, -0.0, 1.5]),
+    );
+    write(dir.path(), "x.gguf", &b.build().unwrap());
+    bin_in(dir.path())
+        .args(["dequant", "x.gguf", "x"])
+        .assert()
+        .code(0)
+        .stdout(
+            "{\"name\":\"x\",\"type_name\":\"F32\",\"ne\":[4],\"values\":[null,null,-0.0,1.5]}\n",
+        );
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn out_is_written_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = third_party("gguf-py-written.gguf");
+    let expected = std::fs::read(third_party("gguf-py-written.tq2_0.f32le")).unwrap();
+
+    // Success: exactly the target appears, nothing on stdout, no temporary file left.
+    bin_in(dir.path())
+        .args(["dequant", "--format", "f32le", "--out", "v.f32le"])
+        .arg(&src)
+        .arg("t.tq2_0")
+        .assert()
+        .code(0)
+        .stdout("");
+    assert_eq!(std::fs::read(dir.path().join("v.f32le")).unwrap(), expected);
+    assert_eq!(entries(dir.path()), ["v.f32le"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("v.f32le"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_ne!(
+            mode & 0o044,
+            0,
+            "readable like any new file, not 0600: {mode:o}"
+        );
+    }
+
+    // Overwriting an existing target replaces it whole.
+    std::fs::write(dir.path().join("v.json"), "old").unwrap();
+    bin_in(dir.path())
+        .args(["dequant", "--out", "v.json"])
+        .arg(&src)
+        .arg("t.f16")
+        .assert()
+        .code(0);
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("v.json")).unwrap()).unwrap();
+    assert_eq!(v["values"].as_array().unwrap().len(), 34);
+
+    // Errors never create or clobber the target, and leave no temporary file.
+    for (tensor, code) in [("nope", 2), ("t.q8_0", 2)] {
+        bin_in(dir.path())
+            .args(["dequant", "--format", "f32le", "--out", "v.f32le"])
+            .arg(&src)
+            .arg(tensor)
+            .assert()
+            .code(code);
+        bin_in(dir.path())
+            .args(["dequant", "--out", "new.bin"])
+            .arg(&src)
+            .arg(tensor)
+            .assert()
+            .code(code);
+    }
+    let mut bad = std::fs::read(&src).unwrap();
+    bad.truncate(1000); // the data of every tensor is gone
+    write(dir.path(), "bad.gguf", &bad);
+    bin_in(dir.path())
+        .args(["dequant", "--out", "v.f32le", "bad.gguf", "t.tq2_0"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("[data-out-of-bounds]"));
+    assert_eq!(std::fs::read(dir.path().join("v.f32le")).unwrap(), expected);
+    assert_eq!(entries(dir.path()), ["bad.gguf", "v.f32le", "v.json"]);
+
+    // A target that is a directory: the rename fails, the temporary file is removed.
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    std::fs::write(dir.path().join("d/keep"), "x").unwrap();
+    let out = bin_in(dir.path())
+        .args(["dequant", "--out", "d"])
+        .arg(&src)
+        .arg("t.f32")
+        .assert()
+        .code(2);
+    assert!(stderr(out.get_output()).starts_with("error: d: cannot rename"));
+    assert_eq!(entries(dir.path()), ["bad.gguf", "d", "v.f32le", "v.json"]);
+
+    // A directory that does not exist.
+    bin_in(dir.path())
+        .args(["dequant", "--out", "no/such/dir/v.bin"])
+        .arg(&src)
+        .arg("t.f32")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::starts_with(
+            "error: no/such/dir/v.bin: cannot create a temporary file next to it: ",
+        ));
+}
+
+#[test]
+fn suspicious_ternary_data_warns_and_fails_in_strict_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = bitnet_models::pack_qk256(&weights(4, 256), 4, 256).unwrap();
+    data[17] = 0xff;
+    write(dir.path(), "r.gguf", &i2s(256, 4, data, &[]));
+    let out = bin_in(dir.path())
+        .args(["dequant", "--format", "f32le", "r.gguf", "w.weight"])
+        .assert()
+        .code(0);
+    assert_eq!(out.get_output().stdout.len(), 4 * 256 * 4);
+    assert_eq!(
+        stderr(out.get_output()),
+        "warning: r.gguf: tensor \"w.weight\": 4 reserved code(s) 3, decoded as 0.0 [reserved-code]\n"
+    );
+    bin_in(dir.path())
+        .env("BITNET_STRICT_MODE", "1")
+        .args(["dequant", "--out", "o.bin", "r.gguf", "w.weight"])
+        .assert()
+        .code(1);
+    assert!(!dir.path().join("o.bin").exists());
+}
+
+#[test]
+fn errors_and_exit_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    bin_in(dir.path())
+        .args(["dequant", "missing.gguf", "t"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::starts_with(
+            "error: missing.gguf: cannot open: ",
+        ));
+    bin_in(dir.path())
+        .args(["dequant", ".", "t"])
+        .assert()
+        .code(2);
+    write(dir.path(), "e.gguf", b"");
+    bin_in(dir.path())
+        .args(["dequant", "e.gguf", "t"])
+        .assert()
+        .code(1)
+        .stderr("error: e.gguf: truncated magic at byte 0: needs 4 bytes, 0 remain [truncated]\n");
+    write(dir.path(), "amb.gguf", &i2s(160, 1, vec![0x55; 64], &[]));
+    bin_in(dir.path())
+        .args(["dequant", "amb.gguf", "w.weight"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("[i2s-ambiguous-flavor]"));
+    bin()
+        .args(["dequant", "testdata/third-party/gguf-py-written.gguf", "nope"])
+        .assert()
+        .code(2)
+        .stderr("error: testdata/third-party/gguf-py-written.gguf: no tensor named \"nope\" (the file has 4 tensor(s): \"t.f32\", \"t.f16\", \"t.q8_0\", \"t.tq2_0\")\n");
+    bin()
+        .args(["dequant", "testdata/third-party/gguf-py-written.gguf", "t.q8_0"])
+        .assert()
+        .code(2)
+        .stderr("error: testdata/third-party/gguf-py-written.gguf: tensor \"t.q8_0\" has type Q8_0; dequant supports F32, F16, I2_S and TQ2_0 [unsupported-type]\n");
+    bin()
+        .args([
+            "dequant",
+            "--format",
+            "f64",
+            "testdata/third-party/gguf-py-written.gguf",
+            "t.f32",
+        ])
+        .assert()
+        .code(2);
+}
