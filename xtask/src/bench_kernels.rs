@@ -1,0 +1,333 @@
+//! `cargo xtask bench-kernels [--json] [--quick]`: every available dequantization kernel × every
+//! ternary format × {65,536; 16,777,216} output elements, against an f32 fill of the same length.
+//!
+//! Timing is hand-rolled (`Instant` + `black_box`, median of several repetitions): enough to
+//! compare kernels with each other and with the fill on one machine, not a statistics suite.
+//! The xtask normally runs in the dev profile, so a debug build re-runs itself through
+//! `cargo run --release` first: kernels, fill and timing loop are then all optimized alike.
+//!
+//! The fill baseline is `slice::fill` with a value that is not a byte pattern (so not `memset`),
+//! compiled for the default target features: the speed of writing the same `f32` output with no
+//! input to read. It is timed in alternation with each kernel, and `vs fill` is the ratio of
+//! those paired medians; the fill row shows the median over all pairs. The scan rows time `bitnet_models::scan` over the same data (input bytes only).
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bitnet_models::{scan, Kernel, KernelKind, TernaryFormat};
+
+/// Set in the re-run so that it never re-runs itself again.
+const REEXEC_ENV: &str = "BITNET_BENCH_KERNELS_RELEASE";
+
+/// Output lengths measured (SPEC of the task: L2-resident and memory-bound).
+const SIZES: [usize; 2] = [65_536, 16_777_216];
+
+/// Columns of the benchmark tensors: a multiple of every block size, so no padding.
+const COLS: usize = 4096;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print one JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Few repetitions: a smoke run for CI.
+    #[arg(long)]
+    quick: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if cfg!(debug_assertions) && std::env::var_os(REEXEC_ENV).is_none() {
+        return rerun_release(&args);
+    }
+    let kernels = Kernel::available();
+    let skipped: Vec<&str> = KernelKind::ALL
+        .into_iter()
+        .filter(|&kind| Kernel::detect(kind).is_none())
+        .map(KernelKind::name)
+        .collect();
+    if !args.json {
+        println!(
+            "kernels: {} (skipped, not supported here: {})",
+            kernels
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if skipped.is_empty() {
+                "none".to_owned()
+            } else {
+                skipped.join(", ")
+            }
+        );
+    }
+
+    let mut rows = Vec::new();
+    for elements in SIZES {
+        let plan = Plan::new(elements, args.quick);
+        let mut out = vec![0.0f32; elements];
+        let mut fill_out = vec![0.0f32; elements];
+        let mut fill = || {
+            fill_out.fill(black_box(1.5));
+            black_box(&mut fill_out);
+        };
+        let mut fill_times = Vec::new();
+
+        for format in TernaryFormat::ALL {
+            let data = bench_data(format, elements);
+            let tensor_rows = elements / COLS;
+            let scale = if format.has_block_scale() { 1.0 } else { 0.5 };
+            let mut scalar = None;
+            for &kernel in &kernels {
+                // Check once, outside the timed loop, that the call succeeds.
+                kernel
+                    .dequantize(format, &data, tensor_rows, COLS, scale, &mut out)
+                    .with_context(|| format!("{} {}", kernel.name(), format.name()))?;
+                let (fill_time, time) = plan.measure_against(&mut fill, || {
+                    let result = kernel.dequantize(
+                        format,
+                        black_box(&data),
+                        tensor_rows,
+                        COLS,
+                        scale,
+                        &mut out,
+                    );
+                    black_box(result.is_ok());
+                    black_box(&mut out);
+                });
+                fill_times.push(fill_time);
+                let mut row = Row::new("dequantize", kernel.name(), Some(format), elements, time);
+                row.vs_fill = Some(fill_time.as_secs_f64() / time.as_secs_f64());
+                if kernel.kind() == KernelKind::Scalar {
+                    scalar = Some(time);
+                }
+                row.vs_scalar = scalar.map(|s| s.as_secs_f64() / time.as_secs_f64());
+                rows.push(row);
+            }
+            let time = plan.measure(|| {
+                black_box(scan(format, black_box(&data), tensor_rows, COLS).ok());
+            });
+            rows.push(Row::new("scan", "scan", Some(format), elements, time));
+        }
+        fill_times.sort();
+        let fill_row = Row::new(
+            "fill",
+            "fill",
+            None,
+            elements,
+            fill_times[fill_times.len() / 2],
+        );
+        let at = rows.len()
+            - rows
+                .iter()
+                .rev()
+                .take_while(|r| r.elements == elements)
+                .count();
+        rows.insert(at, fill_row);
+    }
+
+    if args.json {
+        for row in &rows {
+            println!("{}", row.json());
+        }
+    } else {
+        print_table(&rows);
+    }
+    Ok(())
+}
+
+/// Re-run this command from an optimized build of the xtask.
+fn rerun_release(args: &Args) -> Result<()> {
+    eprintln!("bench-kernels: debug build, re-running with `cargo run --release`");
+    let mut command = Command::new(crate::cargo());
+    command
+        .current_dir(crate::workspace_root())
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "bench-kernels",
+        ])
+        .env(REEXEC_ENV, "1");
+    if args.json {
+        command.arg("--json");
+    }
+    if args.quick {
+        command.arg("--quick");
+    }
+    let status = command.status().context("running cargo run --release")?;
+    if !status.success() {
+        bail!("bench-kernels (release build) failed: {status}");
+    }
+    Ok(())
+}
+
+/// How many calls make one timed repetition, and how many repetitions.
+struct Plan {
+    calls: usize,
+    reps: usize,
+}
+
+impl Plan {
+    fn new(elements: usize, quick: bool) -> Plan {
+        // About 2^24 output elements per repetition, so small sizes are not timer noise.
+        let calls = (1 << 24) / elements;
+        let reps = match (quick, calls > 1) {
+            (true, _) => 3,
+            (false, true) => 21,
+            (false, false) => 25,
+        };
+        Plan {
+            calls: calls.max(1),
+            reps,
+        }
+    }
+
+    /// Median time of one call of `f`.
+    fn measure(&self, mut f: impl FnMut()) -> Duration {
+        f(); // warm up: page faults, caches, frequency
+        let mut times: Vec<Duration> = (0..self.reps).map(|_| self.time(&mut f)).collect();
+        median(&mut times)
+    }
+
+    /// Median times of one call of `baseline` and of `f`, timed in alternation so that both
+    /// see the same machine (other processes, frequency) and their ratio is meaningful.
+    fn measure_against(
+        &self,
+        mut baseline: impl FnMut(),
+        mut f: impl FnMut(),
+    ) -> (Duration, Duration) {
+        baseline();
+        f();
+        let (mut base_times, mut times) = (Vec::new(), Vec::new());
+        for _ in 0..self.reps {
+            base_times.push(self.time(&mut baseline));
+            times.push(self.time(&mut f));
+        }
+        (median(&mut base_times), median(&mut times))
+    }
+
+    /// Time of one call of `f`, averaged over `self.calls` calls.
+    fn time(&self, f: &mut impl FnMut()) -> Duration {
+        let start = Instant::now();
+        for _ in 0..self.calls {
+            f();
+        }
+        start.elapsed() / self.calls as u32
+    }
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// A tensor of `elements` values, `COLS` wide: valid random codes 0..3 (a fixed xorshift, so
+/// every run times the same bytes; no reserved code, so the scan takes its common path) and
+/// finite block scales.
+fn bench_data(format: TernaryFormat, elements: usize) -> Vec<u8> {
+    let len = format
+        .tensor_bytes((elements / COLS) as u64, COLS as u64)
+        .expect("small shape") as usize;
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut data: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Four codes, each the top bits of a 16-bit slice times 3: uniform enough over 0..3.
+            (0..4).fold(0u8, |byte, k| {
+                let code = (((state >> (16 * k)) & 0xFFFF) * 3) >> 16;
+                byte | ((code as u8) << (2 * k))
+            })
+        })
+        .collect();
+    if format.has_block_scale() {
+        // f16 bits of 0.25, 0.5, 0.75, 1.0, -0.5.
+        const SCALES: [u16; 5] = [0x3400, 0x3800, 0x3A00, 0x3C00, 0xB800];
+        for (b, block) in data.chunks_exact_mut(format.block_bytes()).enumerate() {
+            let d = SCALES[b % SCALES.len()];
+            block[format.code_bytes()..].copy_from_slice(&d.to_le_bytes());
+        }
+    }
+    data
+}
+
+struct Row {
+    op: &'static str,
+    kernel: &'static str,
+    format: Option<TernaryFormat>,
+    elements: usize,
+    time: Duration,
+    vs_fill: Option<f64>,
+    vs_scalar: Option<f64>,
+}
+
+impl Row {
+    fn new(
+        op: &'static str,
+        kernel: &'static str,
+        format: Option<TernaryFormat>,
+        elements: usize,
+        time: Duration,
+    ) -> Row {
+        Row {
+            op,
+            kernel,
+            format,
+            elements,
+            time,
+            vs_fill: None,
+            vs_scalar: None,
+        }
+    }
+
+    fn gelem_per_s(&self) -> f64 {
+        self.elements as f64 / self.time.as_secs_f64() / 1e9
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let mut object = serde_json::json!({
+            "op": self.op,
+            "kernel": self.kernel,
+            "elements": self.elements,
+            "gelem_per_s": self.gelem_per_s(),
+            "median_ns": self.time.as_nanos() as u64,
+        });
+        if let Some(format) = self.format {
+            object["flavor"] = format.name().into();
+        }
+        if let Some(ratio) = self.vs_fill {
+            object["vs_fill"] = ratio.into();
+        }
+        if let Some(ratio) = self.vs_scalar {
+            object["vs_scalar"] = ratio.into();
+        }
+        object
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<10} {:<8} {:<12} {:>10} {:>10} {:>12} {:>9} {:>9}",
+        "op", "kernel", "flavor", "elements", "Gelem/s", "median", "vs fill", "vs scalar"
+    );
+    let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+    for row in rows {
+        println!(
+            "{:<10} {:<8} {:<12} {:>10} {:>10.2} {:>12} {:>9} {:>9}",
+            row.op,
+            row.kernel,
+            row.format.map_or("-", TernaryFormat::name),
+            row.elements,
+            row.gelem_per_s(),
+            format!("{:.1?}", row.time),
+            ratio(row.vs_fill),
+            ratio(row.vs_scalar),
+        );
+    }
+}
