@@ -40,9 +40,13 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The workspace root (the parent of `xtask/`).
+/// The workspace root (the parent of `xtask/`). `cargo run` sets `CARGO_MANIFEST_DIR` at run
+/// time, which follows the checkout even when a shared target directory holds an xtask built
+/// from another one; the compile-time value is the fallback.
 pub(crate) fn workspace_root() -> PathBuf {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest_dir
         .parent()
         .map(PathBuf::from)

@@ -488,3 +488,14 @@ fn test_committed_fixtures_are_fresh() {
         "stale fixtures {stale:?}: run `cargo xtask gen-fixtures` and review the diff"
     );
 }
+
+#[test]
+fn test_reports_the_kernel_in_use() {
+    // AC: the suite names the kernel this target selects (`cargo xtask cross-test` checks it: neon on aarch64, simd128 on wasm32+simd128, scalar on s390x and plain wasm32).
+    use std::io::Write;
+    let best = Kernel::best();
+    assert!(Kernel::available().contains(&best));
+    assert_eq!(Kernel::from_request(None).unwrap(), best);
+    // Straight to stdout, past libtest's capture, so the cross-test summary can read it.
+    writeln!(std::io::stdout(), "bitnet-models kernel: {}", best.name()).unwrap();
+}
