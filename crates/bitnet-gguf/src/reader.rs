@@ -5,6 +5,8 @@
 //! located). Rules that do not prevent reading on, such as duplicate keys or misplaced tensors,
 //! are left to [`Gguf::validate`], which reports them all.
 
+use std::collections::HashMap;
+
 use crate::cursor::{Cursor, MAX_LEN};
 use crate::error::GgufError;
 use crate::types::{type_info, TypeInfo, ValueType};
@@ -103,7 +105,7 @@ impl<'a> TensorInfo<'a> {
             return None;
         };
         let n = self.n_elements()?;
-        if self.cols() % block_elems != 0 {
+        if !self.cols().is_multiple_of(block_elems) {
             return None;
         }
         (n / block_elems).checked_mul(block_bytes)
@@ -117,6 +119,10 @@ pub struct Gguf<'a> {
     version: u32,
     metadata: Vec<MetadataEntry<'a>>,
     tensors: Vec<TensorInfo<'a>>,
+    /// The index of the first tensor of each name. Lookups by name happen once per tensor (an
+    /// I2_S tensor's `.scale` sibling), so a linear search would make checking a hostile file
+    /// of many small tensors quadratic.
+    tensor_index: HashMap<&'a str, usize>,
     alignment: u64,
     tensor_info_end: u64,
     data_offset: u64,
@@ -165,6 +171,10 @@ impl<'a> Gguf<'a> {
             tensors.push(read_tensor_info(&mut c)?);
         }
         let tensor_info_end = c.pos();
+        let mut tensor_index = HashMap::with_capacity(tensors.len());
+        for (i, t) in tensors.iter().enumerate() {
+            tensor_index.entry(t.name).or_insert(i);
+        }
         // A vocab-only file may end before this offset; that is valid (SPEC §1).
         let data_offset = pad(tensor_info_end, alignment).unwrap_or(u64::MAX);
         Ok(Self {
@@ -172,6 +182,7 @@ impl<'a> Gguf<'a> {
             version,
             metadata,
             tensors,
+            tensor_index,
             alignment,
             tensor_info_end,
             data_offset,
@@ -205,10 +216,8 @@ impl<'a> Gguf<'a> {
 
     /// The first tensor info with this name, with its index.
     pub fn tensor(&self, name: &str) -> Option<(usize, &TensorInfo<'a>)> {
-        self.tensors
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.name == name)
+        let &index = self.tensor_index.get(name)?;
+        self.tensors.get(index).map(|t| (index, t))
     }
 
     /// The alignment: `general.alignment`, or 32 when absent.

@@ -174,6 +174,22 @@ impl GgufBuilder {
 
 fn check_data_len(t: &PendingTensor) -> Result<(), GgufError> {
     let name = || t.name.clone();
+    // The shape rules hold whatever the type, caller-sized I2_S included: the reader rejects a
+    // dimension past i64::MAX or an element count past u64 before it looks at the type.
+    if let Some((dim, &value)) = t.ne.iter().enumerate().find(|(_, &d)| d > i64::MAX as u64) {
+        return Err(GgufError::DimensionOutOfRange {
+            tensor: name(),
+            dim,
+            value,
+        });
+    }
+    let n =
+        t.ne.iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| GgufError::ElementCountOverflow {
+                tensor: name(),
+                ne: t.ne.clone(),
+            })?;
     let expected = match type_info(t.ggml_type) {
         TypeInfo::CallerSized { .. } => return Ok(()),
         TypeInfo::Unknown => {
@@ -194,21 +210,6 @@ fn check_data_len(t: &PendingTensor) -> Result<(), GgufError> {
             block_elems,
             block_bytes,
         } => {
-            if let Some((dim, &value)) = t.ne.iter().enumerate().find(|(_, &d)| d > i64::MAX as u64)
-            {
-                return Err(GgufError::DimensionOutOfRange {
-                    tensor: name(),
-                    dim,
-                    value,
-                });
-            }
-            let n =
-                t.ne.iter()
-                    .try_fold(1u64, |a, &d| a.checked_mul(d))
-                    .ok_or_else(|| GgufError::ElementCountOverflow {
-                        tensor: name(),
-                        ne: t.ne.clone(),
-                    })?;
             let ne0 = t.ne.first().copied().unwrap_or(1);
             if ne0 % block_elems != 0 {
                 return Err(GgufError::NotBlockMultiple {

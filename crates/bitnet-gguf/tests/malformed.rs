@@ -54,7 +54,8 @@ fn every_truncation_of_a_real_file_is_an_error() {
     // past the end); cut inside the data: a layout error.
     let parsed = Gguf::parse(GGUF_PY).unwrap();
     let info_end = parsed.tensor_info_end() as usize;
-    for cut in 0..GGUF_PY.len() {
+    // Under Miri, every 17th cut: each region is still cut at many places, in minutes not hours.
+    for cut in (0..GGUF_PY.len()).step_by(if cfg!(miri) { 17 } else { 1 }) {
         let bytes = &GGUF_PY[..cut];
         let err = load_err(bytes);
         if cut < info_end {

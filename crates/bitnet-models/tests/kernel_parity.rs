@@ -415,7 +415,20 @@ fn scale_strategy() -> impl Strategy<Value = f32> {
     ]
 }
 
+/// The case count from `PROPTEST_CASES` (CI can raise it). Under Miri at most 4 cases, and no
+/// failure-persistence file (Miri isolates the tests from the file system).
+fn proptest_config() -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if cfg!(miri) {
+        config.cases = config.cases.min(4);
+        config.failure_persistence = None;
+    }
+    config
+}
+
 proptest! {
+    #![proptest_config(proptest_config())]
+
     #[test]
     fn random_blocks_match_scalar(
         (format, rows, cols, data) in (format_strategy(), 1usize..5, 1usize..700)

@@ -1,0 +1,280 @@
+//! Hostile files cost time and memory in proportion to their size, never to the numbers they
+//! declare: for every fuzz seed and for crafted giants (2^40 keys and tensors, 2^30-byte
+//! strings and 2^30-element arrays declared in 200 bytes, tens of thousands of tensors, some
+//! overlapping), `Gguf::parse` + `validate` + `bitnet_models::check` finish quickly and
+//! allocate at most a small multiple of the file plus a small constant; so does dequantizing
+//! any one tensor.
+//!
+//! Measured with a counting global allocator, so this binary holds a single test: nothing else
+//! allocates while it measures. (It lives here rather than in `bitnet-gguf` because `check` is
+//! this crate's; `bitnet-gguf/tests/alloc_bounds.rs` covers parsing alone.)
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bitnet_gguf::Gguf;
+use bitnet_models::{check, dequantize_tensor, Kernel};
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator; only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
+        PEAK.fetch_max(now, Ordering::SeqCst);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
+        // SAFETY: `ptr` was allocated by `System` with this layout, in `alloc` above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Peak bytes allocated while `f` runs, above what was live before.
+fn peak_during(f: impl FnOnce()) -> usize {
+    let base = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    f();
+    PEAK.load(Ordering::SeqCst) - base
+}
+
+/// `(name, bytes)` for each named seed of `fuzz/seeds/parse/`.
+macro_rules! seeds {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_bytes!(concat!("../../../fuzz/seeds/parse/", $name)) as &[u8])),*]
+    };
+}
+
+/// Every seed of the `parse` fuzz target (a superset of `parse_check_dequant`'s).
+const SEEDS: &[(&str, &[u8])] = &seeds!(
+    "bitnet32f16_2x64_seed44.gguf",
+    "gguf-py-written.gguf",
+    "malformed-alignment-zero.gguf",
+    "malformed-bad-magic.gguf",
+    "malformed-big-endian.gguf",
+    "malformed-bitnet-keys-inconsistent.gguf",
+    "malformed-counts-2e40.gguf",
+    "malformed-dimension-minus-one.gguf",
+    "malformed-duplicate-keys.gguf",
+    "malformed-element-count-overflow.gguf",
+    "malformed-header-only.gguf",
+    "malformed-i2s-ambiguous-1x160.gguf",
+    "malformed-i2s-bitnet32f16-odd-scales.gguf",
+    "malformed-i2s-qk256-reserved-nan-scale.gguf",
+    "malformed-i2s-qk256-scale-f16-pair.gguf",
+    "malformed-i2s-size-mismatch.gguf",
+    "malformed-key-not-utf8.gguf",
+    "malformed-misordered-tensors.gguf",
+    "malformed-nested-array.gguf",
+    "malformed-offset-u64-max.gguf",
+    "malformed-string-2e30.gguf",
+    "malformed-string-array-2e30.gguf",
+    "malformed-tq2_0-all-codes.gguf",
+    "malformed-u8-array-2e30.gguf",
+    "malformed-unknown-and-removed-types.gguf",
+    "malformed-version-2.gguf",
+    "qk256_3x300_seed43.gguf",
+    "qk256_4x256_seed42.gguf",
+);
+
+/// The 724 KB llama vocabulary: 32000 strings in one array, no tensors. Too slow for Miri.
+#[cfg(not(miri))]
+const VOCAB: &[u8] = include_bytes!("../../../fuzz/seeds/parse/ggml-vocab-llama-spm.gguf");
+
+/// Little-endian GGUF bytes, field by field.
+struct Raw(Vec<u8>);
+
+impl Raw {
+    fn header(tensors: u64, kvs: u64) -> Self {
+        let mut r = Raw(b"GGUF".to_vec());
+        r.u32(3).u64(tensors).u64(kvs);
+        r
+    }
+    fn u32(&mut self, v: u32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn str(&mut self, s: &[u8]) -> &mut Self {
+        self.u64(s.len() as u64);
+        self.0.extend_from_slice(s);
+        self
+    }
+    fn tensor(&mut self, name: &str, ne: &[u64], ggml_type: u32, offset: u64) -> &mut Self {
+        self.str(name.as_bytes()).u32(ne.len() as u32);
+        for &d in ne {
+            self.u64(d);
+        }
+        self.u32(ggml_type).u64(offset)
+    }
+    /// Zero bytes up to `len` in all.
+    fn fill_to(&mut self, len: usize) -> Vec<u8> {
+        self.0.resize(len.max(self.0.len()), 0);
+        std::mem::take(&mut self.0)
+    }
+}
+
+/// Files that declare far more than they hold, or pack the most findings into the fewest bytes.
+fn giants() -> Vec<(&'static str, Vec<u8>)> {
+    let i2s = 36;
+    let mut files = vec![
+        ("2^40 keys", Raw::header(0, 1 << 40).fill_to(200)),
+        ("2^40 tensors", Raw::header(1 << 40, 0).fill_to(200)),
+        (
+            "2^30-byte string",
+            Raw::header(0, 1).str(b"k").u32(8).u64(1 << 30).fill_to(200),
+        ),
+        (
+            "2^30-byte tensor name",
+            Raw::header(1, 0).u64(1 << 30).fill_to(200),
+        ),
+        (
+            "2^30-element u64 array",
+            Raw::header(0, 1)
+                .str(b"k")
+                .u32(9)
+                .u32(10)
+                .u64(1 << 30)
+                .fill_to(200),
+        ),
+        (
+            "2^30-element string array",
+            Raw::header(0, 1)
+                .str(b"k")
+                .u32(9)
+                .u32(8)
+                .u64(1 << 30)
+                .fill_to(200),
+        ),
+        (
+            "2^30 empty strings, 200 present",
+            Raw::header(0, 1)
+                .str(b"k")
+                .u32(9)
+                .u32(8)
+                .u64(1 << 30)
+                .fill_to(200 * 8 + 40),
+        ),
+    ];
+    // Thousands of I2_S tensors of a bitnet-b1.58 file, all at offset 0 over 64 bytes of data:
+    // each is ambiguous, overlapping and misnamed, so `check` reports several findings apiece.
+    let n = if cfg!(miri) { 40 } else { 4000 };
+    let mut r = Raw::header(n, 2);
+    r.str(b"general.architecture").u32(8).str(b"bitnet-b1.58");
+    r.str(b"bitnet-b1.58.block_count").u32(4).u32(1);
+    for i in 0..n {
+        r.tensor(&format!("blk.{i}.attn_q.weight"), &[160, 1], i2s, 0);
+    }
+    let len = r.0.len().div_ceil(32) * 32 + 64;
+    files.push(("overlapping i2_s tensors", r.fill_to(len)));
+    // The same, F32 tensors of 2^40 elements each: every one past the end of the file.
+    let mut r = Raw::header(n, 0);
+    for i in 0..n {
+        r.tensor(&format!("t{i}"), &[1 << 20, 1 << 20], 0, 0);
+    }
+    let len = r.0.len() + 32;
+    files.push(("huge f32 tensors", r.fill_to(len)));
+    // 80000 valid QK256 tensors (9 MB): `check` looks up each one's `.scale` sibling by name,
+    // which took 16 s while `Gguf::tensor` searched linearly, and takes 40 ms with its index.
+    let n = if cfg!(miri) { 40 } else { 80_000 };
+    let mut r = Raw::header(n, 0);
+    for i in 0..n {
+        r.tensor(&format!("w{i}.weight"), &[256, 1], i2s, i * 64);
+    }
+    let len = r.0.len().div_ceil(32) * 32;
+    let mut bytes = r.fill_to(len);
+    bytes.resize(len + 64 * n as usize, 0x55);
+    files.push(("many qk256 tensors", bytes));
+    // 80000 TQ2_0 tensors over the same 4 MB of blocks: `check` scanned each in full (over
+    // 300 GB of reads, about 10 s) before it learnt to scan only a tensor within its own span.
+    let (n, rows) = if cfg!(miri) {
+        (40, 4)
+    } else {
+        (80_000, 65_536)
+    };
+    let mut r = Raw::header(n, 0);
+    for i in 0..n {
+        r.tensor(&format!("t{i}"), &[256, rows], 35, 0);
+    }
+    let len = r.0.len().div_ceil(32) * 32;
+    let mut bytes = r.fill_to(len);
+    bytes.resize(len + 66 * rows as usize, 0x55);
+    files.push(("overlapping tq2_0 tensors", bytes));
+    files
+}
+
+/// Bytes a file of `len` bytes may make parse + validate + check allocate: the entries and
+/// findings are a few machine words each (plus names copied from the file) and each stands for
+/// at least 13 bytes of the file, so a small multiple of the file plus a constant bounds them.
+fn bound(len: usize) -> usize {
+    16 * len + 16 * 1024
+}
+
+/// Dequantizing one tensor yields at most 4 values (16 bytes) per byte of its data.
+fn dequant_bound(len: usize) -> usize {
+    16 * len + 4 * 1024
+}
+
+/// Generous: each of these takes under 50 ms natively, and the suite also runs under qemu and
+/// wasm. A quadratic pass over the tensors takes far longer on the larger giants.
+const TIME_LIMIT: Duration = Duration::from_secs(5);
+
+#[test]
+fn hostile_files_cost_time_and_memory_in_proportion_to_their_size() {
+    let mut files: Vec<(&str, Vec<u8>)> = SEEDS.iter().map(|&(n, b)| (n, b.to_vec())).collect();
+    #[cfg(not(miri))]
+    files.push(("ggml-vocab-llama-spm.gguf", VOCAB.to_vec()));
+    files.extend(giants());
+
+    for (name, bytes) in &files {
+        let start = Instant::now();
+        let mut tensors = 0;
+        let mut findings = 0;
+        let peak = peak_during(|| {
+            if let Ok(gguf) = Gguf::parse(bytes) {
+                let _ = gguf.validate();
+                findings = check(&gguf).len();
+                tensors = gguf.tensors().len();
+            }
+        });
+        let elapsed = start.elapsed();
+        eprintln!(
+            "{name}: {} bytes, {tensors} tensors, {findings} findings, peak {peak} bytes allocated, {elapsed:?}",
+            bytes.len()
+        );
+        assert!(
+            peak <= bound(bytes.len()),
+            "{name}: {peak} bytes allocated for a {}-byte file",
+            bytes.len()
+        );
+        #[cfg(not(miri))] // Miri is a thousand times slower; its sizes are cut down instead.
+        assert!(elapsed < TIME_LIMIT, "{name}: {elapsed:?}");
+
+        let Ok(gguf) = Gguf::parse(bytes) else {
+            continue;
+        };
+        // Dequantizing is per tensor; the overlapping files would repeat the same work.
+        for i in 0..tensors.min(8) {
+            let peak = peak_during(|| {
+                let _ = dequantize_tensor(&gguf, i, Kernel::scalar());
+            });
+            assert!(
+                peak <= dequant_bound(bytes.len()),
+                "{name}, tensor {i}: {peak} bytes allocated to dequantize"
+            );
+        }
+    }
+}
