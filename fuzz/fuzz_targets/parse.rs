@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use bitnet_gguf::{Gguf, GgufError, Value, ValueType};
+use bitnet_gguf::{Finding, Gguf, GgufError, Value, ValueType};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let report = gguf.validate();
     for finding in &report.findings {
-        touch_error(finding);
+        let _ = (finding.code(), finding.severity(), finding.location());
+        let _ = finding.to_string();
+        if let Finding::Error(e) = finding {
+            touch_error(e);
+        }
     }
     assert_eq!(Gguf::load(data).is_ok(), report.is_valid());
 
@@ -49,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(Some(bytes.len() as u64), t.byte_size());
         }
         for size in [0, 1, span.len() as u64, u64::MAX] {
-            if let Ok(bytes) = gguf.tensor_bytes(i, size) {
+            if let Ok(bytes) = gguf.tensor_bytes(t, size) {
                 assert_eq!(bytes.len() as u64, size);
             }
         }
@@ -61,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn touch_error(e: &GgufError) {
-    let _ = (e.code(), e.severity(), e.offset(), e.tensor(), e.key());
+    let _ = (e.code(), e.location(), e.offset(), e.tensor(), e.key());
     let _ = e.to_string();
 }
 

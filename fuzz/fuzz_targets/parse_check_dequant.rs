@@ -1,45 +1,47 @@
-//! The whole model pipeline on arbitrary bytes: `Gguf::parse` → `bitnet_models::check` (flavor
-//! detection, scale siblings, scan, required keys) → `dequantize_tensor` of every tensor with
+//! The whole model pipeline on arbitrary bytes: `Model::parse` → `Model::check` (flavor
+//! detection, scale siblings, scan, required keys) → `Model::decode` of every tensor with
 //! every kernel this CPU has. Nothing may panic, and every kernel must give the scalar
 //! reference's result: the same error, or the same `f32` bits.
 
 #![no_main]
 
-use bitnet_gguf::Gguf;
-use bitnet_models::{
-    check, dequantize_tensor, has_errors, qk256_scale, tensor_flavor, ternary_format, Kernel,
-    ModelError,
-};
+use bitnet_models::{has_errors, Kernel, Model, ModelError};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(gguf) = Gguf::parse(data) else {
+    let Ok(model) = Model::parse(data) else {
         return;
     };
-    let findings = check(&gguf);
+    let findings = model.check();
     for f in &findings {
         touch(f);
     }
     let _ = has_errors(&findings);
 
     let kernels = Kernel::available();
-    for i in 0..gguf.tensors().len() {
-        if let Err(e) = tensor_flavor(&gguf, i) {
+    for i in 0..model.gguf().tensors().len() {
+        if let Err(e) = model.flavor(i) {
             touch(&e);
         }
-        if let Err(e) = ternary_format(&gguf, i) {
+        if let Err(e) = model.ternary(i) {
             touch(&e);
         }
-        if let Err(e) = qk256_scale(&gguf, i) {
+        if let Err(e) = model.qk256_scale(i) {
             touch(&e);
         }
-        let reference = dequantize_tensor(&gguf, i, Kernel::scalar());
+        let _ = model.byte_size(i);
+        for f in model.check_tensor(i) {
+            touch(&f);
+        }
+        let reference = model.decode(i, Kernel::scalar());
         match &reference {
             Ok(values) => assert!(values.len() <= 16 * data.len() + 16),
-            Err(e) => touch(e),
+            Err(e) => {
+                let _ = (e.code(), e.to_string());
+            }
         }
         for &kernel in &kernels[1..] {
-            let got = dequantize_tensor(&gguf, i, kernel);
+            let got = model.decode(i, kernel);
             match (&reference, &got) {
                 (Ok(want), Ok(got)) => {
                     assert_eq!(want.len(), got.len(), "kernel {kernel}, tensor {i}");

@@ -324,7 +324,7 @@ fuzz_target!(|model: Model| {
         assert_eq!(info.ggml_type, t.ggml_type);
         assert_eq!(info.offset, offset);
         let data = gguf
-            .tensor_bytes(i, t.data.len() as u64)
+            .tensor_bytes(info, t.data.len() as u64)
             .expect("written data is there");
         assert_eq!(data, &t.data[..]);
         if info.byte_size().is_some() {

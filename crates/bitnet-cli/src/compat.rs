@@ -1,4 +1,5 @@
-//! `compat-check FILE... [--json] [--strict]`: every finding of `bitnet_models::check`, per file.
+//! `compat-check FILE... [--json] [--strict]`: every finding of `bitnet_models::Model::check`, per
+//! file.
 //!
 //! A file that cannot be parsed gets one error finding (the parser stops at the first structural
 //! error). A file that cannot be opened is reported on stderr as `error: PATH: ...`, produces no
@@ -7,8 +8,8 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use bitnet_gguf::{Gguf, Severity};
-use bitnet_models::{check, ModelError};
+use bitnet_gguf::Severity;
+use bitnet_models::{Model, ModelError};
 use serde_json::json;
 
 use crate::env::Env;
@@ -33,8 +34,8 @@ pub(crate) struct Args {
 
 /// The findings of one file.
 pub(crate) fn findings(bytes: &[u8], strict: bool) -> Vec<Finding> {
-    let errors = match Gguf::parse(bytes) {
-        Ok(gguf) => check(&gguf),
+    let errors = match Model::parse(bytes) {
+        Ok(model) => model.check(),
         Err(e) => vec![ModelError::Gguf(e)],
     };
     errors.iter().map(|e| Finding::new(e, strict)).collect()

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use bitnet_gguf::{ggml_type, Gguf, MetadataEntry, TensorInfo, Value as GgufValue};
-use bitnet_models::{tensor_flavor, Flavor, ModelError};
+use bitnet_models::{Flavor, Model, ModelError};
 use serde_json::{json, Map, Value};
 
 use crate::env::Env;
@@ -61,34 +61,22 @@ struct TensorRow<'a> {
     problem: Option<ModelError>,
 }
 
-fn tensor_rows<'a>(gguf: &Gguf<'a>) -> Vec<TensorRow<'a>> {
-    gguf.tensors()
+fn tensor_rows<'a>(model: &Model<'a>) -> Vec<TensorRow<'a>> {
+    model
+        .gguf()
+        .tensors()
         .iter()
         .enumerate()
         .map(|(i, &info)| {
-            if info.ggml_type != ggml_type::I2_S {
-                return TensorRow {
-                    info,
-                    flavor: None,
-                    bytes: info.byte_size(),
-                    problem: None,
-                };
-            }
-            match tensor_flavor(gguf, i) {
-                Ok(flavor) => TensorRow {
-                    info,
-                    flavor: Some(flavor),
-                    bytes: info.rows().and_then(|rows| {
-                        bitnet_models::TernaryFormat::from(flavor).tensor_bytes(rows, info.cols())
-                    }),
-                    problem: None,
-                },
-                Err(e) => TensorRow {
-                    info,
-                    flavor: None,
-                    bytes: None,
-                    problem: Some(e),
-                },
+            let (flavor, problem) = match model.flavor(i) {
+                Ok(flavor) => (flavor, None),
+                Err(e) => (None, Some(e)),
+            };
+            TensorRow {
+                info,
+                flavor,
+                bytes: model.byte_size(i),
+                problem,
             }
         })
         .collect()
@@ -98,26 +86,27 @@ fn tensor_rows<'a>(gguf: &Gguf<'a>) -> Vec<TensorRow<'a>> {
 pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
     let input = Input::open(&args.file).or_usage()?;
     let path = input.path().display().to_string();
-    let gguf = Gguf::parse(input.bytes())
+    let model = Model::parse(input.bytes())
         .map_err(|e| anyhow!("{path}: {e} [{}]", e.code()))
         .or_invalid()?;
-    let rows = tensor_rows(&gguf);
+    let gguf = model.gguf();
+    let rows = tensor_rows(&model);
     let architecture = gguf.get("general.architecture").and_then(|v| v.as_str());
     let want_stats = args.ln_stats || args.gate == GateMode::Auto;
-    let stats = want_stats.then(|| norm_stats(&gguf, env.kernel));
+    let stats = want_stats.then(|| norm_stats(&model, env.kernel));
     let gate = (args.gate == GateMode::Auto)
         .then(|| Gate::auto(architecture, stats.as_deref().unwrap_or_default()));
     let shown_stats = stats.as_deref().filter(|_| args.ln_stats);
 
     let mut out = BufWriter::new(io::stdout().lock());
     if args.json {
-        let doc = document(&gguf, &rows, env, shown_stats, gate.as_ref());
+        let doc = document(gguf, &rows, env, shown_stats, gate.as_ref());
         writeln!(out, "{doc}").or_usage()?;
     } else {
         write_text(
             &mut out,
             &path,
-            &gguf,
+            gguf,
             &rows,
             env,
             shown_stats,

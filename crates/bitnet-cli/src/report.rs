@@ -84,11 +84,11 @@ impl Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bitnet_gguf::GgufError;
+    use bitnet_gguf::{GgufError, GgufWarning};
 
     #[test]
     fn strict_turns_warnings_into_errors() {
-        let warning = ModelError::Gguf(GgufError::TrailingBytes { offset: 96, len: 3 });
+        let warning = ModelError::GgufWarning(GgufWarning::TrailingBytes { offset: 96, len: 3 });
         assert_eq!(Finding::new(&warning, false).severity, Severity::Warning);
         let strict = Finding::new(&warning, true);
         assert_eq!(strict.severity, Severity::Error);
@@ -104,10 +104,13 @@ mod tests {
 
     #[test]
     fn names_the_tensor_once() {
-        let e = ModelError::Gguf(GgufError::NoSuchTensor { name: "w".into() });
+        let e = ModelError::Gguf(GgufError::UnknownType {
+            tensor: "w".into(),
+            type_id: 99,
+        });
         assert_eq!(
             Finding::new(&e, false).text(),
-            "error[no-such-tensor]: no tensor named \"w\""
+            "error[unknown-type]: tensor \"w\": unknown ggml type 99"
         );
         let e = ModelError::MissingKey {
             key: "general.name".into(),

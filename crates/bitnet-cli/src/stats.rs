@@ -1,17 +1,16 @@
 //! Norm-tensor statistics (`inspect --ln-stats`) and the norm gate (`inspect --gate auto`).
 //!
 //! A norm tensor is one whose name ends in `norm.weight`. Its values come from
-//! `bitnet_models::dequantize_tensor` (F32, F16; a norm of another type is reported with an
+//! `bitnet_models::Model::decode` (F32, F16; a norm of another type is reported with an
 //! error). Statistics are computed in `f64`: `std` is the population standard deviation and
 //! `rms` is `sqrt(mean(x²))`.
 //!
 //! Gate thresholds by architecture: `bitnet-b1.58` requires every norm's RMS in [0.5, 2.0]
-//! (SPEC §4); every other architecture, or a file without `general.architecture`, has no
+//! (docs/cli.md); every other architecture, or a file without `general.architecture`, has no
 //! thresholds, so the gate passes with a note. A norm that cannot be decoded, or whose RMS is
 //! not finite, fails the gate.
 
-use bitnet_gguf::Gguf;
-use bitnet_models::{dequantize_tensor, Kernel};
+use bitnet_models::{Kernel, Model};
 use serde_json::{json, Value};
 
 use crate::json::f64_json;
@@ -97,15 +96,18 @@ impl NormStats {
 }
 
 /// The statistics of every norm tensor, in file order.
-pub(crate) fn norm_stats(gguf: &Gguf<'_>, kernel: Kernel) -> Vec<NormStats> {
-    gguf.tensors()
+pub(crate) fn norm_stats(model: &Model<'_>, kernel: Kernel) -> Vec<NormStats> {
+    model
+        .gguf()
+        .tensors()
         .iter()
         .enumerate()
         .filter(|(_, t)| t.name.ends_with(NORM_SUFFIX))
         .map(|(i, t)| NormStats {
             name: t.name.to_owned(),
             type_name: t.type_info().name(),
-            result: dequantize_tensor(gguf, i, kernel)
+            result: model
+                .decode(i, kernel)
                 .map(|v| Stats::of(&v))
                 .map_err(|e| format!("{e} [{}]", e.code())),
         })
@@ -115,7 +117,7 @@ pub(crate) fn norm_stats(gguf: &Gguf<'_>, kernel: Kernel) -> Vec<NormStats> {
 /// The RMS range a norm must lie in, by architecture.
 pub(crate) fn rms_range(architecture: Option<&str>) -> Option<(f64, f64)> {
     match architecture {
-        Some(bitnet_models::file::BITNET_ARCH) => Some((0.5, 2.0)),
+        Some(bitnet_models::model::BITNET_ARCH) => Some((0.5, 2.0)),
         _ => None,
     }
 }

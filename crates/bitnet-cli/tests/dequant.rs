@@ -6,17 +6,16 @@ mod common;
 
 use std::path::Path;
 
-use bitnet_gguf::Gguf;
-use bitnet_models::{dequantize_tensor, Kernel};
+use bitnet_models::{Kernel, Model};
 use common::*;
 use half::f16;
 use serde_json::Value;
 
 /// What the library gives for `tensor` of `bytes`, as little-endian bytes.
 fn library_f32le(bytes: &[u8], tensor: &str) -> Vec<u8> {
-    let g = Gguf::parse(bytes).unwrap();
-    let (i, _) = g.tensor(tensor).unwrap();
-    f32_bytes(&dequantize_tensor(&g, i, Kernel::scalar()).unwrap())
+    let model = Model::parse(bytes).unwrap();
+    let i = model.index_of(tensor).unwrap();
+    f32_bytes(&model.decode(i, Kernel::scalar()).unwrap())
 }
 
 fn dequant_f32le(dir: &Path, file: &str, tensor: &str) -> Vec<u8> {
@@ -293,7 +292,7 @@ fn suspicious_ternary_data_warns_and_fails_in_strict_mode() {
     assert_eq!(out.get_output().stdout.len(), 4 * 256 * 4);
     assert_eq!(
         stderr(out.get_output()),
-        "warning: r.gguf: tensor \"w.weight\": 4 reserved code(s) 3, decoded as 0.0 [reserved-code]\n"
+        "warning: r.gguf: tensor \"w.weight\": 4 reserved code(s) 3, the first in byte 177 [reserved-code]\n"
     );
     bin_in(dir.path())
         .env("BITNET_STRICT_MODE", "1")

@@ -1,13 +1,65 @@
-//! The one error type of the crate, used both for fatal parse errors and for validation findings.
+//! What can be wrong with a GGUF file, by role: [`GgufError`] (the file breaks a rule),
+//! [`GgufWarning`] (the file is valid but odd), [`Finding`] (either, as validation reports them)
+//! and [`DataError`] (a caller asked for tensor data the wrong way). The writer's errors are
+//! [`crate::BuildError`], next to the writer.
+//!
+//! A field named `offset` is always an absolute byte offset in the file. A tensor's offset field
+//! (relative to the data section) is called `tensor_offset`.
 
 use crate::types::ValueType;
 
-/// Everything that can be wrong with a GGUF file or with what a builder was asked to write.
+/// Where a finding is: the absolute byte offset, tensor and key it concerns, where known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Location<'a> {
+    /// Absolute byte offset in the file.
+    pub offset: Option<u64>,
+    /// The tensor.
+    pub tensor: Option<&'a str>,
+    /// The metadata key.
+    pub key: Option<&'a str>,
+}
+
+impl<'a> Location<'a> {
+    /// At absolute byte `offset`.
+    pub fn at(offset: u64) -> Self {
+        Self {
+            offset: Some(offset),
+            ..Self::default()
+        }
+    }
+
+    /// Concerning `tensor`.
+    pub fn tensor(tensor: &'a str) -> Self {
+        Self {
+            tensor: Some(tensor),
+            ..Self::default()
+        }
+    }
+
+    /// Concerning `key`.
+    pub fn key(key: &'a str) -> Self {
+        Self {
+            key: Some(key),
+            ..Self::default()
+        }
+    }
+
+    /// The same, at absolute byte `offset`.
+    pub fn with_offset(self, offset: u64) -> Self {
+        Self {
+            offset: Some(offset),
+            ..self
+        }
+    }
+}
+
+/// A rule of the GGUF format that a file breaks: a parse error (the rest of the file cannot be
+/// located) or a validation error.
 ///
-/// Each variant carries the facts: the absolute byte offset in the file where it is known, the
-/// key or tensor it concerns, and the expected and found values. [`GgufError::code`] gives a
-/// stable short code for reports.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Each variant carries the facts: the absolute byte offset where it is known, the key or tensor
+/// it concerns, the expected and found values. [`GgufError::code`] is a stable kebab-case code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 #[non_exhaustive]
 pub enum GgufError {
     /// The file ends inside a structure.
@@ -241,199 +293,97 @@ pub enum GgufError {
         type_name: &'static str,
     },
     /// A tensor offset not a multiple of the alignment.
-    #[error("tensor {tensor:?}: offset {offset} is not a multiple of the alignment {alignment}")]
+    #[error(
+        "tensor {tensor:?}: offset {tensor_offset} is not a multiple of the alignment {alignment}"
+    )]
     MisalignedOffset {
         /// The tensor.
         tensor: String,
-        /// Its offset (relative to the data section).
-        offset: u64,
+        /// Its offset field (relative to the data section).
+        tensor_offset: u64,
         /// The alignment.
         alignment: u64,
     },
     /// A tensor placed after a gap.
-    #[error("tensor {tensor:?}: offset {offset} leaves a gap; expected {expected}")]
+    #[error("tensor {tensor:?}: offset {tensor_offset} leaves a gap; expected {expected}")]
     TensorGap {
         /// The tensor.
         tensor: String,
-        /// Its offset.
-        offset: u64,
-        /// Where it should start.
+        /// Its offset field (relative to the data section).
+        tensor_offset: u64,
+        /// Where it should start (relative to the data section).
         expected: u64,
     },
     /// A tensor overlapping the one before.
     #[error(
-        "tensor {tensor:?}: offset {offset} overlaps the previous tensor, which ends at {expected}"
+        "tensor {tensor:?}: offset {tensor_offset} overlaps the previous tensor, which ends at {expected}"
     )]
     TensorOverlap {
         /// The tensor.
         tensor: String,
-        /// Its offset.
-        offset: u64,
-        /// Where it should start.
+        /// Its offset field (relative to the data section).
+        tensor_offset: u64,
+        /// Where it should start (relative to the data section).
         expected: u64,
     },
     /// A tensor placed before the one listed before it.
     #[error(
-        "tensor {tensor:?}: offset {offset} is before the previous tensor's offset {previous}"
+        "tensor {tensor:?}: offset {tensor_offset} is before the previous tensor's offset {previous}"
     )]
     TensorMisordered {
         /// The tensor.
         tensor: String,
-        /// Its offset.
-        offset: u64,
-        /// The previous tensor's offset.
+        /// Its offset field (relative to the data section).
+        tensor_offset: u64,
+        /// The previous tensor's offset field.
         previous: u64,
     },
     /// Tensor data, or its trailing padding, extends past the end of the file.
-    #[error("tensor {tensor:?}: data at offset {offset} ({size} bytes, padded to the alignment) ends past the end of the {file_len}-byte file")]
+    #[error("tensor {tensor:?}: data at offset {tensor_offset} ({size} bytes, padded to the alignment) ends past the end of the {file_len}-byte file")]
     DataOutOfBounds {
         /// The tensor.
         tensor: String,
-        /// Its offset (relative to the data section).
-        offset: u64,
+        /// Its offset field (relative to the data section).
+        tensor_offset: u64,
         /// The padded byte size, or 0 where the size is not known here.
         size: u64,
         /// The file's length.
         file_len: u64,
     },
-    /// The builder was given data of the wrong length for a tensor.
-    #[error("tensor {tensor:?}: {actual} data bytes given, its type and shape need {expected}")]
-    TensorDataLength {
-        /// The tensor.
-        tensor: String,
-        /// Bytes the type and shape need.
-        expected: u64,
-        /// Bytes given.
-        actual: u64,
-    },
-    /// A tensor whose byte size this crate cannot compute was asked for.
-    #[error("tensor {tensor:?}: the size of type {type_name} is determined by the caller")]
-    SizeUnknown {
-        /// The tensor.
-        tensor: String,
-        /// The type's name.
-        type_name: &'static str,
-    },
-    /// No tensor of that name.
-    #[error("no tensor named {name:?}")]
-    NoSuchTensor {
-        /// The name asked for.
-        name: String,
-    },
-    /// Padding that should be zero is not (a warning).
-    #[error("non-zero padding byte at byte {offset}")]
-    NonZeroPadding {
-        /// Absolute offset of the first non-zero byte.
-        offset: u64,
-    },
-    /// Bytes after the last tensor's padding (a warning).
-    #[error("{len} unexpected bytes after the last tensor, from byte {offset}")]
-    TrailingBytes {
-        /// Absolute offset where they start.
-        offset: u64,
-        /// How many.
-        len: u64,
-    },
-    /// Version 2 (a warning: same layout as 3).
-    #[error("GGUF version 2; version 3 is current")]
-    OldVersion,
-}
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    /// The file is valid, but odd.
-    Warning,
-    /// The file breaks a rule of SPEC §1.
-    Error,
 }
 
 impl GgufError {
-    /// A stable, kebab-case code naming the kind of problem.
+    /// A stable, kebab-case code naming the kind of problem (`"bad-magic"`).
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::Truncated { .. } => "truncated",
-            Self::BadMagic { .. } => "bad-magic",
-            Self::BigEndian { .. } => "big-endian",
-            Self::UnsupportedVersion { .. } => "unsupported-version",
-            Self::CountExceedsFile { .. } => "count-exceeds-file",
-            Self::StringTooLong { .. } => "string-too-long",
-            Self::InvalidUtf8 { .. } => "invalid-utf8",
-            Self::InvalidValueType { .. } => "invalid-value-type",
-            Self::NestedArray { .. } => "nested-array",
-            Self::ArrayTooLong { .. } => "array-too-long",
-            Self::ArrayExceedsFile { .. } => "array-exceeds-file",
-            Self::EmptyKey { .. } => "empty-key",
-            Self::DuplicateKey { .. } => "duplicate-key",
-            Self::AlignmentType { .. } => "alignment-type",
-            Self::InvalidAlignment { .. } => "invalid-alignment",
-            Self::TensorNameLength { .. } => "tensor-name-length",
-            Self::DuplicateTensorName { .. } => "duplicate-tensor-name",
-            Self::TooManyDims { .. } => "too-many-dims",
-            Self::DimensionOutOfRange { .. } => "dimension-out-of-range",
-            Self::ElementCountOverflow { .. } => "element-count-overflow",
-            Self::ByteSizeOverflow { .. } => "byte-size-overflow",
-            Self::UnknownType { .. } => "unknown-type",
-            Self::RemovedType { .. } => "removed-type",
-            Self::NotBlockMultiple { .. } => "not-block-multiple",
-            Self::MisalignedOffset { .. } => "misaligned-offset",
-            Self::TensorGap { .. } => "tensor-gap",
-            Self::TensorOverlap { .. } => "tensor-overlap",
-            Self::TensorMisordered { .. } => "tensor-misordered",
-            Self::DataOutOfBounds { .. } => "data-out-of-bounds",
-            Self::TensorDataLength { .. } => "tensor-data-length",
-            Self::SizeUnknown { .. } => "size-unknown",
-            Self::NoSuchTensor { .. } => "no-such-tensor",
-            Self::NonZeroPadding { .. } => "non-zero-padding",
-            Self::TrailingBytes { .. } => "trailing-bytes",
-            Self::OldVersion => "old-version",
-        }
+        self.into()
     }
 
-    /// Whether this is an error or only a warning.
-    pub fn severity(&self) -> Severity {
-        match self {
-            Self::NonZeroPadding { .. } | Self::TrailingBytes { .. } | Self::OldVersion => {
-                Severity::Warning
-            }
-            _ => Severity::Error,
-        }
-    }
-
-    /// The absolute byte offset in the file the problem concerns, where known.
-    pub fn offset(&self) -> Option<u64> {
+    /// The absolute offset, tensor and key the problem concerns, where known.
+    pub fn location(&self) -> Location<'_> {
         match self {
             Self::Truncated { offset, .. }
             | Self::CountExceedsFile { offset, .. }
             | Self::StringTooLong { offset, .. }
             | Self::InvalidUtf8 { offset, .. }
-            | Self::InvalidValueType { offset, .. }
-            | Self::NestedArray { offset, .. }
-            | Self::ArrayTooLong { offset, .. }
-            | Self::ArrayExceedsFile { offset, .. }
-            | Self::EmptyKey { offset }
-            | Self::DuplicateKey { offset, .. }
-            | Self::AlignmentType { offset, .. }
-            | Self::InvalidAlignment { offset, .. }
-            | Self::TensorNameLength { offset, .. }
-            | Self::DuplicateTensorName { offset, .. }
-            | Self::TooManyDims { offset, .. }
-            | Self::NonZeroPadding { offset }
-            | Self::TrailingBytes { offset, .. } => Some(*offset),
-            Self::BadMagic { .. } => Some(0),
-            Self::BigEndian { .. } | Self::UnsupportedVersion { .. } | Self::OldVersion => Some(4),
-            _ => None,
-        }
-    }
-
-    /// The tensor the problem concerns, where there is one.
-    pub fn tensor(&self) -> Option<&str> {
-        match self {
-            Self::TensorNameLength { name, .. }
-            | Self::DuplicateTensorName { name, .. }
-            | Self::NoSuchTensor { name } => Some(name),
-            Self::TooManyDims { tensor, .. }
-            | Self::DimensionOutOfRange { tensor, .. }
+            | Self::EmptyKey { offset } => Location::at(*offset),
+            Self::BadMagic { .. } => Location::at(0),
+            Self::BigEndian { .. } | Self::UnsupportedVersion { .. } => Location::at(4),
+            Self::InvalidValueType { key, offset, .. }
+            | Self::NestedArray { key, offset }
+            | Self::ArrayTooLong { key, offset, .. }
+            | Self::ArrayExceedsFile { key, offset, .. }
+            | Self::DuplicateKey { key, offset, .. } => Location::key(key).with_offset(*offset),
+            Self::AlignmentType { offset, .. } | Self::InvalidAlignment { offset, .. } => {
+                Location::key(crate::ALIGNMENT_KEY).with_offset(*offset)
+            }
+            Self::TensorNameLength { name, offset, .. }
+            | Self::DuplicateTensorName { name, offset }
+            | Self::TooManyDims {
+                tensor: name,
+                offset,
+                ..
+            } => Location::tensor(name).with_offset(*offset),
+            Self::DimensionOutOfRange { tensor, .. }
             | Self::ElementCountOverflow { tensor, .. }
             | Self::ByteSizeOverflow { tensor, .. }
             | Self::UnknownType { tensor, .. }
@@ -443,23 +393,420 @@ impl GgufError {
             | Self::TensorGap { tensor, .. }
             | Self::TensorOverlap { tensor, .. }
             | Self::TensorMisordered { tensor, .. }
-            | Self::DataOutOfBounds { tensor, .. }
-            | Self::TensorDataLength { tensor, .. }
-            | Self::SizeUnknown { tensor, .. } => Some(tensor),
-            _ => None,
+            | Self::DataOutOfBounds { tensor, .. } => Location::tensor(tensor),
         }
+    }
+
+    /// The absolute byte offset in the file the problem concerns, where known.
+    pub fn offset(&self) -> Option<u64> {
+        self.location().offset
+    }
+
+    /// The tensor the problem concerns, where there is one.
+    pub fn tensor(&self) -> Option<&str> {
+        self.location().tensor
     }
 
     /// The metadata key the problem concerns, where there is one.
     pub fn key(&self) -> Option<&str> {
+        self.location().key
+    }
+}
+
+/// Something odd about a file that does not make it invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
+#[non_exhaustive]
+pub enum GgufWarning {
+    /// Padding that should be zero is not.
+    #[error("non-zero padding byte at byte {offset}")]
+    NonZeroPadding {
+        /// Absolute offset of the first non-zero byte.
+        offset: u64,
+    },
+    /// Bytes after the last tensor's padding.
+    #[error("{len} unexpected bytes after the last tensor, from byte {offset}")]
+    TrailingBytes {
+        /// Absolute offset where they start.
+        offset: u64,
+        /// How many.
+        len: u64,
+    },
+    /// Version 2 (same layout as 3).
+    #[error("GGUF version 2; version 3 is current")]
+    OldVersion,
+}
+
+impl GgufWarning {
+    /// A stable, kebab-case code naming the kind of oddity (`"trailing-bytes"`).
+    pub fn code(&self) -> &'static str {
+        self.into()
+    }
+
+    /// The absolute offset the warning concerns.
+    pub fn location(&self) -> Location<'_> {
         match self {
-            Self::InvalidValueType { key, .. }
-            | Self::NestedArray { key, .. }
-            | Self::ArrayTooLong { key, .. }
-            | Self::ArrayExceedsFile { key, .. }
-            | Self::DuplicateKey { key, .. } => Some(key),
-            Self::AlignmentType { .. } | Self::InvalidAlignment { .. } => Some("general.alignment"),
-            _ => None,
+            Self::NonZeroPadding { offset } | Self::TrailingBytes { offset, .. } => {
+                Location::at(*offset)
+            }
+            Self::OldVersion => Location::at(4),
         }
+    }
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The file is valid, but odd.
+    Warning,
+    /// The file breaks a rule of the format.
+    Error,
+}
+
+/// One thing [`crate::Gguf::validate`] found: an error or a warning.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Finding {
+    /// The file breaks a rule.
+    #[error(transparent)]
+    Error(#[from] GgufError),
+    /// The file is valid but odd.
+    #[error(transparent)]
+    Warning(#[from] GgufWarning),
+}
+
+impl Finding {
+    /// The stable code of the error or warning.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Error(e) => e.code(),
+            Self::Warning(w) => w.code(),
+        }
+    }
+
+    /// Error or warning.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Self::Error(_) => Severity::Error,
+            Self::Warning(_) => Severity::Warning,
+        }
+    }
+
+    /// The absolute offset, tensor and key the finding concerns, where known.
+    pub fn location(&self) -> Location<'_> {
+        match self {
+            Self::Error(e) => e.location(),
+            Self::Warning(w) => w.location(),
+        }
+    }
+
+    /// The error, if this is one.
+    pub fn as_error(&self) -> Option<&GgufError> {
+        match self {
+            Self::Error(e) => Some(e),
+            Self::Warning(_) => None,
+        }
+    }
+}
+
+/// Why [`crate::Gguf::tensor_data`] could not hand out a tensor's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// The index is not a tensor of this file (a caller's mistake).
+    #[error("no tensor #{index}: the file has {count}")]
+    NoSuchTensor {
+        /// The index asked for.
+        index: usize,
+        /// How many tensors the file has.
+        count: usize,
+    },
+    /// The tensor's type does not fix its byte size (I2_S): the caller must use
+    /// [`crate::Gguf::tensor_bytes`] with the size it determined.
+    #[error("tensor {tensor:?}: the size of type {type_name} is determined by the caller")]
+    SizeUnknown {
+        /// The tensor.
+        tensor: String,
+        /// The type's name.
+        type_name: &'static str,
+    },
+    /// The file does not hold the data.
+    #[error(transparent)]
+    File(#[from] GgufError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes are part of the command line's output and documented (docs/validation.md):
+    /// derived from the variant names, pinned here so a rename cannot change them silently.
+    #[test]
+    fn codes_are_stable() {
+        let s = || String::from("x");
+        let errors = [
+            (
+                GgufError::Truncated {
+                    what: "magic",
+                    offset: 0,
+                    needed: 4,
+                    available: 0,
+                },
+                "truncated",
+            ),
+            (GgufError::BadMagic { found: [0; 4] }, "bad-magic"),
+            (GgufError::BigEndian { raw: 0 }, "big-endian"),
+            (
+                GgufError::UnsupportedVersion { version: 9 },
+                "unsupported-version",
+            ),
+            (
+                GgufError::CountExceedsFile {
+                    what: "tensor",
+                    count: 1,
+                    offset: 8,
+                    min_each: 1,
+                    remaining: 0,
+                },
+                "count-exceeds-file",
+            ),
+            (
+                GgufError::StringTooLong {
+                    what: "key",
+                    offset: 0,
+                    len: 0,
+                    limit: 0,
+                },
+                "string-too-long",
+            ),
+            (
+                GgufError::InvalidUtf8 {
+                    what: "key",
+                    offset: 0,
+                },
+                "invalid-utf8",
+            ),
+            (
+                GgufError::InvalidValueType {
+                    key: s(),
+                    value_type: 13,
+                    offset: 0,
+                },
+                "invalid-value-type",
+            ),
+            (
+                GgufError::NestedArray {
+                    key: s(),
+                    offset: 0,
+                },
+                "nested-array",
+            ),
+            (
+                GgufError::ArrayTooLong {
+                    key: s(),
+                    count: 0,
+                    offset: 0,
+                    limit: 0,
+                },
+                "array-too-long",
+            ),
+            (
+                GgufError::ArrayExceedsFile {
+                    key: s(),
+                    count: 0,
+                    offset: 0,
+                    min_bytes: 0,
+                    remaining: 0,
+                },
+                "array-exceeds-file",
+            ),
+            (GgufError::EmptyKey { offset: 0 }, "empty-key"),
+            (
+                GgufError::DuplicateKey {
+                    key: s(),
+                    offset: 0,
+                    first_offset: 0,
+                },
+                "duplicate-key",
+            ),
+            (
+                GgufError::AlignmentType {
+                    found: ValueType::I32,
+                    offset: 0,
+                },
+                "alignment-type",
+            ),
+            (
+                GgufError::InvalidAlignment {
+                    alignment: 3,
+                    offset: 0,
+                },
+                "invalid-alignment",
+            ),
+            (
+                GgufError::TensorNameLength {
+                    name: s(),
+                    len: 0,
+                    offset: 0,
+                },
+                "tensor-name-length",
+            ),
+            (
+                GgufError::DuplicateTensorName {
+                    name: s(),
+                    offset: 0,
+                },
+                "duplicate-tensor-name",
+            ),
+            (
+                GgufError::TooManyDims {
+                    tensor: s(),
+                    n_dims: 5,
+                    offset: 0,
+                },
+                "too-many-dims",
+            ),
+            (
+                GgufError::DimensionOutOfRange {
+                    tensor: s(),
+                    dim: 0,
+                    value: 0,
+                },
+                "dimension-out-of-range",
+            ),
+            (
+                GgufError::ElementCountOverflow {
+                    tensor: s(),
+                    ne: vec![],
+                },
+                "element-count-overflow",
+            ),
+            (
+                GgufError::ByteSizeOverflow {
+                    tensor: s(),
+                    ne: vec![],
+                },
+                "byte-size-overflow",
+            ),
+            (
+                GgufError::UnknownType {
+                    tensor: s(),
+                    type_id: 99,
+                },
+                "unknown-type",
+            ),
+            (
+                GgufError::RemovedType {
+                    tensor: s(),
+                    type_id: 4,
+                    name: "Q4_2",
+                },
+                "removed-type",
+            ),
+            (
+                GgufError::NotBlockMultiple {
+                    tensor: s(),
+                    ne0: 1,
+                    block: 32,
+                    type_name: "Q8_0",
+                },
+                "not-block-multiple",
+            ),
+            (
+                GgufError::MisalignedOffset {
+                    tensor: s(),
+                    tensor_offset: 1,
+                    alignment: 32,
+                },
+                "misaligned-offset",
+            ),
+            (
+                GgufError::TensorGap {
+                    tensor: s(),
+                    tensor_offset: 64,
+                    expected: 32,
+                },
+                "tensor-gap",
+            ),
+            (
+                GgufError::TensorOverlap {
+                    tensor: s(),
+                    tensor_offset: 0,
+                    expected: 32,
+                },
+                "tensor-overlap",
+            ),
+            (
+                GgufError::TensorMisordered {
+                    tensor: s(),
+                    tensor_offset: 0,
+                    previous: 32,
+                },
+                "tensor-misordered",
+            ),
+            (
+                GgufError::DataOutOfBounds {
+                    tensor: s(),
+                    tensor_offset: 0,
+                    size: 0,
+                    file_len: 0,
+                },
+                "data-out-of-bounds",
+            ),
+        ];
+        for (e, code) in &errors {
+            assert_eq!(e.code(), *code, "{e:?}");
+            assert_eq!(Finding::Error(e.clone()).severity(), Severity::Error);
+        }
+        let warnings = [
+            (
+                GgufWarning::NonZeroPadding { offset: 9 },
+                "non-zero-padding",
+            ),
+            (
+                GgufWarning::TrailingBytes { offset: 9, len: 1 },
+                "trailing-bytes",
+            ),
+            (GgufWarning::OldVersion, "old-version"),
+        ];
+        for (w, code) in &warnings {
+            assert_eq!(w.code(), *code, "{w:?}");
+            let f = Finding::Warning(w.clone());
+            assert_eq!((f.code(), f.severity()), (*code, Severity::Warning));
+        }
+    }
+
+    #[test]
+    fn locations_name_offset_tensor_and_key() {
+        let e = GgufError::DuplicateKey {
+            key: "k".into(),
+            offset: 40,
+            first_offset: 24,
+        };
+        assert_eq!(e.location(), Location::key("k").with_offset(40));
+        let e = GgufError::InvalidAlignment {
+            alignment: 3,
+            offset: 24,
+        };
+        assert_eq!(
+            (e.offset(), e.key(), e.tensor()),
+            (Some(24), Some("general.alignment"), None)
+        );
+        let e = GgufError::TooManyDims {
+            tensor: "t".into(),
+            n_dims: 5,
+            offset: 60,
+        };
+        assert_eq!((e.offset(), e.tensor()), (Some(60), Some("t")));
+        // A tensor's own offset field is relative to the data section: never reported as a
+        // file offset.
+        let e = GgufError::TensorGap {
+            tensor: "t".into(),
+            tensor_offset: 64,
+            expected: 32,
+        };
+        assert_eq!(e.location(), Location::tensor("t"));
+        assert_eq!(GgufWarning::OldVersion.location(), Location::at(4));
+        assert_eq!(GgufError::BadMagic { found: [0; 4] }.offset(), Some(0));
+        assert_eq!(GgufError::BigEndian { raw: 0 }.offset(), Some(4));
     }
 }

@@ -38,11 +38,11 @@ mod value;
 mod writer;
 
 pub use cursor::MAX_LEN;
-pub use error::{GgufError, Severity};
+pub use error::{DataError, Finding, GgufError, GgufWarning, Location, Severity};
 pub use reader::{
     pad, Gguf, MetadataEntry, TensorInfo, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_TENSOR_NAME,
 };
 pub use types::{ggml_type, type_info, TypeInfo, ValueType};
 pub use validate::Report;
 pub use value::{Array, ArrayIter, MetadataValue, Value};
-pub use writer::GgufBuilder;
+pub use writer::{BuildError, GgufBuilder};

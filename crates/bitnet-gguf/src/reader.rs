@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use crate::cursor::{Cursor, MAX_LEN};
-use crate::error::GgufError;
+use crate::error::{DataError, GgufError};
 use crate::types::{type_info, TypeInfo, ValueType};
 use crate::value::{Array, Value};
 
@@ -259,36 +259,30 @@ impl<'a> Gguf<'a> {
     }
 
     /// The data of tensor `index`, for types whose size the type table fixes.
-    pub fn tensor_data(&self, index: usize) -> Result<&'a [u8], GgufError> {
-        let info = self
-            .tensors
-            .get(index)
-            .ok_or_else(|| GgufError::NoSuchTensor {
-                name: format!("#{index}"),
-            })?;
-        let size = info.byte_size().ok_or_else(|| GgufError::SizeUnknown {
+    pub fn tensor_data(&self, index: usize) -> Result<&'a [u8], DataError> {
+        let info = self.tensors.get(index).ok_or(DataError::NoSuchTensor {
+            index,
+            count: self.tensors.len(),
+        })?;
+        let size = info.byte_size().ok_or_else(|| DataError::SizeUnknown {
             tensor: info.name.to_owned(),
             type_name: info.type_info().name(),
         })?;
-        self.tensor_bytes(index, size)
+        Ok(self.tensor_bytes(info, size)?)
     }
 
-    /// `size` bytes of tensor `index`'s data, for callers that know the size (I2_S).
-    pub fn tensor_bytes(&self, index: usize, size: u64) -> Result<&'a [u8], GgufError> {
-        let info = self
-            .tensors
-            .get(index)
-            .ok_or_else(|| GgufError::NoSuchTensor {
-                name: format!("#{index}"),
-            })?;
+    /// `size` bytes of `info`'s data, for callers that know the size (I2_S): from the data
+    /// section's start plus `info.offset`.
+    pub fn tensor_bytes(&self, info: &TensorInfo<'_>, size: u64) -> Result<&'a [u8], GgufError> {
         let out_of_bounds = || GgufError::DataOutOfBounds {
             tensor: info.name.to_owned(),
-            offset: info.offset,
+            tensor_offset: info.offset,
             size,
             file_len: self.bytes.len() as u64,
         };
         let start = self
-            .tensor_start(index)
+            .data_offset
+            .checked_add(info.offset)
             .and_then(|s| usize::try_from(s).ok())
             .ok_or_else(out_of_bounds)?;
         let len = usize::try_from(size).map_err(|_| out_of_bounds())?;

@@ -1,32 +1,31 @@
-//! Validation: every rule of SPEC §1 that parsing does not already enforce, reported as a list
-//! of findings rather than stopping at the first.
+//! Validation: every container rule that parsing does not already enforce (docs/gguf.md),
+//! reported as a list of findings rather than stopping at the first.
 
 use std::collections::HashMap;
 
-use crate::error::{GgufError, Severity};
+use crate::error::{Finding, GgufError, GgufWarning};
 use crate::reader::{pad, Gguf, MAX_TENSOR_NAME};
 use crate::types::TypeInfo;
 
 /// Everything [`Gguf::validate`] found, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
-    /// The findings; each is an error or a warning ([`GgufError::severity`]).
-    pub findings: Vec<GgufError>,
+    /// The findings, errors and warnings, in file order.
+    pub findings: Vec<Finding>,
 }
 
 impl Report {
     /// The findings that are errors.
     pub fn errors(&self) -> impl Iterator<Item = &GgufError> {
-        self.findings
-            .iter()
-            .filter(|f| f.severity() == Severity::Error)
+        self.findings.iter().filter_map(Finding::as_error)
     }
 
     /// The findings that are warnings.
-    pub fn warnings(&self) -> impl Iterator<Item = &GgufError> {
-        self.findings
-            .iter()
-            .filter(|f| f.severity() == Severity::Warning)
+    pub fn warnings(&self) -> impl Iterator<Item = &GgufWarning> {
+        self.findings.iter().filter_map(|f| match f {
+            Finding::Warning(w) => Some(w),
+            Finding::Error(_) => None,
+        })
     }
 
     /// Whether no finding is an error.
@@ -56,9 +55,9 @@ impl<'a> Gguf<'a> {
     /// offset, alignment and order are checked here, its size by the caller (`bitnet-models`
     /// detects the flavor from the bytes available to it, [`Gguf::tensor_span`]).
     pub fn validate(&self) -> Report {
-        let mut findings = Vec::new();
+        let mut findings: Vec<Finding> = Vec::new();
         if self.version() == 2 {
-            findings.push(GgufError::OldVersion);
+            findings.push(GgufWarning::OldVersion.into());
         }
         self.check_keys(&mut findings);
         self.check_tensor_infos(&mut findings);
@@ -66,44 +65,56 @@ impl<'a> Gguf<'a> {
         Report { findings }
     }
 
-    fn check_keys(&self, findings: &mut Vec<GgufError>) {
+    fn check_keys(&self, findings: &mut Vec<Finding>) {
         let mut seen: HashMap<&str, u64> = HashMap::new();
         for entry in self.metadata() {
             if entry.key.is_empty() {
-                findings.push(GgufError::EmptyKey {
-                    offset: entry.offset,
-                });
+                findings.push(
+                    GgufError::EmptyKey {
+                        offset: entry.offset,
+                    }
+                    .into(),
+                );
                 continue;
             }
             if let Some(&first_offset) = seen.get(entry.key) {
-                findings.push(GgufError::DuplicateKey {
-                    key: entry.key.to_owned(),
-                    offset: entry.offset,
-                    first_offset,
-                });
+                findings.push(
+                    GgufError::DuplicateKey {
+                        key: entry.key.to_owned(),
+                        offset: entry.offset,
+                        first_offset,
+                    }
+                    .into(),
+                );
             } else {
                 seen.insert(entry.key, entry.offset);
             }
         }
     }
 
-    fn check_tensor_infos(&self, findings: &mut Vec<GgufError>) {
+    fn check_tensor_infos(&self, findings: &mut Vec<Finding>) {
         let mut seen: HashMap<&str, ()> = HashMap::new();
         for t in self.tensors() {
             let name = || t.name.to_owned();
             let len = t.name.len() as u64;
             if len == 0 || len > MAX_TENSOR_NAME {
-                findings.push(GgufError::TensorNameLength {
-                    name: name(),
-                    len,
-                    offset: t.info_offset,
-                });
+                findings.push(
+                    GgufError::TensorNameLength {
+                        name: name(),
+                        len,
+                        offset: t.info_offset,
+                    }
+                    .into(),
+                );
             }
             if seen.insert(t.name, ()).is_some() {
-                findings.push(GgufError::DuplicateTensorName {
-                    name: name(),
-                    offset: t.info_offset,
-                });
+                findings.push(
+                    GgufError::DuplicateTensorName {
+                        name: name(),
+                        offset: t.info_offset,
+                    }
+                    .into(),
+                );
             }
             if let Some((dim, &value)) = t
                 .ne()
@@ -111,30 +122,42 @@ impl<'a> Gguf<'a> {
                 .enumerate()
                 .find(|(_, &d)| d > i64::MAX as u64)
             {
-                findings.push(GgufError::DimensionOutOfRange {
-                    tensor: name(),
-                    dim,
-                    value,
-                });
+                findings.push(
+                    GgufError::DimensionOutOfRange {
+                        tensor: name(),
+                        dim,
+                        value,
+                    }
+                    .into(),
+                );
                 continue;
             }
             let Some(n) = t.n_elements() else {
-                findings.push(GgufError::ElementCountOverflow {
-                    tensor: name(),
-                    ne: t.ne().to_vec(),
-                });
+                findings.push(
+                    GgufError::ElementCountOverflow {
+                        tensor: name(),
+                        ne: t.ne().to_vec(),
+                    }
+                    .into(),
+                );
                 continue;
             };
             match t.type_info() {
-                TypeInfo::Unknown => findings.push(GgufError::UnknownType {
-                    tensor: name(),
-                    type_id: t.ggml_type,
-                }),
-                TypeInfo::Removed { name: type_name } => findings.push(GgufError::RemovedType {
-                    tensor: name(),
-                    type_id: t.ggml_type,
-                    name: type_name,
-                }),
+                TypeInfo::Unknown => findings.push(
+                    GgufError::UnknownType {
+                        tensor: name(),
+                        type_id: t.ggml_type,
+                    }
+                    .into(),
+                ),
+                TypeInfo::Removed { name: type_name } => findings.push(
+                    GgufError::RemovedType {
+                        tensor: name(),
+                        type_id: t.ggml_type,
+                        name: type_name,
+                    }
+                    .into(),
+                ),
                 TypeInfo::CallerSized { .. } => {}
                 TypeInfo::Sized {
                     name: type_name,
@@ -142,28 +165,34 @@ impl<'a> Gguf<'a> {
                     block_bytes,
                 } => {
                     if t.cols() % block_elems != 0 {
-                        findings.push(GgufError::NotBlockMultiple {
-                            tensor: name(),
-                            ne0: t.cols(),
-                            block: block_elems,
-                            type_name,
-                        });
+                        findings.push(
+                            GgufError::NotBlockMultiple {
+                                tensor: name(),
+                                ne0: t.cols(),
+                                block: block_elems,
+                                type_name,
+                            }
+                            .into(),
+                        );
                     } else if (n / block_elems)
                         .checked_mul(block_bytes)
                         .and_then(|b| pad(b, self.alignment()))
                         .is_none()
                     {
-                        findings.push(GgufError::ByteSizeOverflow {
-                            tensor: name(),
-                            ne: t.ne().to_vec(),
-                        });
+                        findings.push(
+                            GgufError::ByteSizeOverflow {
+                                tensor: name(),
+                                ne: t.ne().to_vec(),
+                            }
+                            .into(),
+                        );
                     }
                 }
             }
         }
     }
 
-    fn check_layout(&self, findings: &mut Vec<GgufError>) {
+    fn check_layout(&self, findings: &mut Vec<Finding>) {
         let align = self.alignment();
         let file_len = self.bytes().len() as u64;
         self.check_zero(
@@ -178,32 +207,41 @@ impl<'a> Gguf<'a> {
         for t in self.tensors() {
             let name = || t.name.to_owned();
             if t.offset % align != 0 {
-                findings.push(GgufError::MisalignedOffset {
-                    tensor: name(),
-                    offset: t.offset,
-                    alignment: align,
-                });
+                findings.push(
+                    GgufError::MisalignedOffset {
+                        tensor: name(),
+                        tensor_offset: t.offset,
+                        alignment: align,
+                    }
+                    .into(),
+                );
             }
             if let Some(prev) = previous.filter(|&p| t.offset < p) {
-                findings.push(GgufError::TensorMisordered {
-                    tensor: name(),
-                    offset: t.offset,
-                    previous: prev,
-                });
+                findings.push(
+                    GgufError::TensorMisordered {
+                        tensor: name(),
+                        tensor_offset: t.offset,
+                        previous: prev,
+                    }
+                    .into(),
+                );
             } else if let Some(exp) = expected.filter(|&e| e != t.offset) {
-                findings.push(if t.offset < exp {
-                    GgufError::TensorOverlap {
-                        tensor: name(),
-                        offset: t.offset,
-                        expected: exp,
-                    }
-                } else {
-                    GgufError::TensorGap {
-                        tensor: name(),
-                        offset: t.offset,
-                        expected: exp,
-                    }
-                });
+                findings.push(
+                    (if t.offset < exp {
+                        GgufError::TensorOverlap {
+                            tensor: name(),
+                            tensor_offset: t.offset,
+                            expected: exp,
+                        }
+                    } else {
+                        GgufError::TensorGap {
+                            tensor: name(),
+                            tensor_offset: t.offset,
+                            expected: exp,
+                        }
+                    })
+                    .into(),
+                );
             }
             previous = Some(t.offset);
             let padded = t.byte_size().and_then(|s| pad(s, align));
@@ -219,33 +257,42 @@ impl<'a> Gguf<'a> {
                 (Some(start), None) if start <= file_len && padded.is_none() => {
                     end_of_data = file_len;
                 }
-                _ => findings.push(GgufError::DataOutOfBounds {
-                    tensor: name(),
-                    offset: t.offset,
-                    size: padded.unwrap_or(0),
-                    file_len,
-                }),
+                _ => findings.push(
+                    GgufError::DataOutOfBounds {
+                        tensor: name(),
+                        tensor_offset: t.offset,
+                        size: padded.unwrap_or(0),
+                        file_len,
+                    }
+                    .into(),
+                ),
             }
             expected = padded.and_then(|p| t.offset.checked_add(p));
         }
         if !self.tensors().is_empty() && end_of_data < file_len {
-            findings.push(GgufError::TrailingBytes {
-                offset: end_of_data,
-                len: file_len - end_of_data,
-            });
+            findings.push(
+                GgufWarning::TrailingBytes {
+                    offset: end_of_data,
+                    len: file_len - end_of_data,
+                }
+                .into(),
+            );
         }
     }
 
     /// Reports the first non-zero byte in `start..end` as a warning.
-    fn check_zero(&self, start: u64, end: u64, findings: &mut Vec<GgufError>) {
+    fn check_zero(&self, start: u64, end: u64, findings: &mut Vec<Finding>) {
         let range = usize::try_from(start).ok().zip(usize::try_from(end).ok());
         let Some(bytes) = range.and_then(|(s, e)| self.bytes().get(s..e)) else {
             return;
         };
         if let Some(i) = bytes.iter().position(|&b| b != 0) {
-            findings.push(GgufError::NonZeroPadding {
-                offset: start + i as u64,
-            });
+            findings.push(
+                GgufWarning::NonZeroPadding {
+                    offset: start + i as u64,
+                }
+                .into(),
+            );
         }
     }
 }

@@ -10,7 +10,7 @@
 //! `Debug` output `cargo fuzz tmin` prints); `cargo +nightly fuzz run writer_roundtrip
 //! fuzz/regressions/writer_roundtrip` replays the files themselves.
 
-use bitnet_gguf::{ggml_type, Gguf, GgufBuilder, GgufError, Value};
+use bitnet_gguf::{ggml_type, BuildError, Finding, Gguf, GgufBuilder, GgufError, Value};
 
 /// `(file name, bytes)` for each named file of a directory under `fuzz/`.
 macro_rules! fuzz_files {
@@ -120,7 +120,7 @@ fn replay(bytes: &[u8]) -> Result<Vec<&'static str>, GgufError> {
         );
     }
     assert_eq!(Gguf::load(bytes).is_ok(), report.is_valid());
-    Ok(report.findings.iter().map(GgufError::code).collect())
+    Ok(report.findings.iter().map(Finding::code).collect())
 }
 
 fn read_value(value: Value<'_>) {
@@ -162,7 +162,7 @@ fn writer_refuses_i2s_shapes_the_reader_rejects() {
     b.tensor("t255", &[18086456163891579406], ggml_type::I2_S, vec![]);
     assert!(matches!(
         b.build(),
-        Err(GgufError::DimensionOutOfRange {
+        Err(BuildError::DimensionOutOfRange {
             dim: 0,
             value: 18086456163891579406,
             ..
@@ -172,16 +172,14 @@ fn writer_refuses_i2s_shapes_the_reader_rejects() {
     b.tensor("t", &[1 << 32, 1 << 32], ggml_type::I2_S, vec![0; 64]);
     assert!(matches!(
         b.build(),
-        Err(GgufError::ElementCountOverflow { .. })
+        Err(BuildError::ElementCountOverflow { .. })
     ));
     // A sane I2_S shape still takes data of any length (its size is the caller's).
     let mut b = GgufBuilder::new();
     b.tensor("t", &[256, 2], ggml_type::I2_S, vec![0x55; 128]);
     let bytes = b.build().unwrap();
-    assert_eq!(
-        Gguf::load(&bytes).unwrap().tensor_bytes(0, 128).unwrap(),
-        &[0x55; 128]
-    );
+    let g = Gguf::load(&bytes).unwrap();
+    assert_eq!(g.tensor_bytes(&g.tensors()[0], 128).unwrap(), &[0x55; 128]);
 }
 
 /// The directory lists above are complete (not under wasm or Miri: no file system there).

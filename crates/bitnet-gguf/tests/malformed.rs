@@ -2,7 +2,10 @@
 
 mod common;
 
-use bitnet_gguf::{ggml_type, Gguf, GgufError, MetadataValue, Severity, Value, ValueType};
+use bitnet_gguf::{
+    ggml_type, BuildError, DataError, Finding, Gguf, GgufError, GgufWarning, MetadataValue,
+    Severity, Value, ValueType,
+};
 use common::Raw;
 
 static GGUF_PY: &[u8] = include_bytes!("../../../testdata/third-party/gguf-py-written.gguf");
@@ -122,8 +125,9 @@ fn big_endian_file_is_named_as_such() {
 fn version_2_loads_with_a_warning() {
     let bytes = Raw::header(2, 0, 0).build();
     let g = Gguf::load(&bytes).unwrap();
-    assert_eq!(g.validate().findings, [GgufError::OldVersion]);
-    assert_eq!(GgufError::OldVersion.severity(), Severity::Warning);
+    let findings = g.validate().findings;
+    assert_eq!(findings, [Finding::Warning(GgufWarning::OldVersion)]);
+    assert_eq!(findings[0].severity(), Severity::Warning);
 }
 
 fn hundred_bytes(mut r: Raw) -> Vec<u8> {
@@ -545,7 +549,7 @@ fn offset_u64_max() {
     assert!(matches!(
         load_err(&bytes),
         GgufError::MisalignedOffset {
-            offset: u64::MAX,
+            tensor_offset: u64::MAX,
             alignment: 32,
             ..
         }
@@ -563,7 +567,7 @@ fn misaligned_offset() {
         load_err(&r.build()),
         GgufError::MisalignedOffset {
             tensor: "b".into(),
-            offset: 4,
+            tensor_offset: 4,
             alignment: 32
         }
     );
@@ -585,7 +589,7 @@ fn gap_between_tensors() {
         load_err(&two_tensors(96)),
         GgufError::TensorGap {
             tensor: "b".into(),
-            offset: 96,
+            tensor_offset: 96,
             expected: 64
         }
     );
@@ -597,7 +601,7 @@ fn overlapping_tensors() {
         load_err(&two_tensors(32)),
         GgufError::TensorOverlap {
             tensor: "b".into(),
-            offset: 32,
+            tensor_offset: 32,
             expected: 64
         }
     );
@@ -611,14 +615,15 @@ fn misordered_tensors() {
         .pad(32)
         .fill(128, 0);
     let report = Gguf::parse(&r.build()).unwrap().validate();
-    assert!(report.findings.contains(&GgufError::TensorGap {
+    let errors: Vec<&GgufError> = report.errors().collect();
+    assert!(errors.contains(&&GgufError::TensorGap {
         tensor: "a".into(),
-        offset: 64,
+        tensor_offset: 64,
         expected: 0
     }));
-    assert!(report.findings.contains(&GgufError::TensorMisordered {
+    assert!(errors.contains(&&GgufError::TensorMisordered {
         tensor: "b".into(),
-        offset: 0,
+        tensor_offset: 0,
         previous: 64
     }));
 }
@@ -630,7 +635,7 @@ fn tensor_data_past_the_end_of_the_file() {
     assert!(matches!(
         load_err(&bytes),
         GgufError::DataOutOfBounds {
-            offset: 0,
+            tensor_offset: 0,
             size: 64,
             ..
         }
@@ -664,13 +669,13 @@ fn non_zero_padding_and_trailing_bytes_are_warnings() {
     assert_eq!(
         report.findings,
         [
-            GgufError::NonZeroPadding {
+            Finding::Warning(GgufWarning::NonZeroPadding {
                 offset: data_start + 8
-            },
-            GgufError::TrailingBytes {
+            }),
+            Finding::Warning(GgufWarning::TrailingBytes {
                 offset: data_start + 32,
                 len: 5
-            },
+            }),
         ]
     );
 }
@@ -682,14 +687,19 @@ fn caller_sized_i2s_tensor_is_checked_only_for_placement() {
     assert_eq!(g.tensor_span(0).len(), 256);
     assert!(matches!(
         g.tensor_data(0),
-        Err(GgufError::SizeUnknown {
+        Err(DataError::SizeUnknown {
             type_name: "I2_S",
             ..
         })
     ));
-    assert_eq!(g.tensor_bytes(0, 256).unwrap().len(), 256);
     assert!(matches!(
-        g.tensor_bytes(0, 257),
+        g.tensor_data(1),
+        Err(DataError::NoSuchTensor { index: 1, count: 1 })
+    ));
+    let info = &g.tensors()[0];
+    assert_eq!(g.tensor_bytes(info, 256).unwrap().len(), 256);
+    assert!(matches!(
+        g.tensor_bytes(info, 257),
         Err(GgufError::DataOutOfBounds { .. })
     ));
 }
@@ -772,25 +782,25 @@ fn writer_rejects_what_the_reader_would() {
     use bitnet_gguf::GgufBuilder;
     let mut b = GgufBuilder::new();
     b.kv("a", 1u32).kv("a", 2u32);
-    assert!(matches!(b.build(), Err(GgufError::DuplicateKey { .. })));
+    assert!(matches!(b.build(), Err(BuildError::DuplicateKey { .. })));
     let mut b = GgufBuilder::new();
     b.kv("general.alignment", 13u32);
     assert!(matches!(
         b.build(),
-        Err(GgufError::InvalidAlignment { alignment: 13, .. })
+        Err(BuildError::InvalidAlignment { alignment: 13, .. })
     ));
     let mut b = GgufBuilder::new();
     b.kv("general.alignment", 32i32);
     assert!(matches!(
         b.build(),
-        Err(GgufError::AlignmentType {
+        Err(BuildError::AlignmentType {
             found: ValueType::I32,
             ..
         })
     ));
     let mut b = GgufBuilder::new();
     b.kv("k", MetadataValue::Array(ValueType::Array, vec![]));
-    assert!(matches!(b.build(), Err(GgufError::NestedArray { .. })));
+    assert!(matches!(b.build(), Err(BuildError::NestedArray { .. })));
     let mut b = GgufBuilder::new();
     b.kv(
         "k",
@@ -798,13 +808,18 @@ fn writer_rejects_what_the_reader_would() {
     );
     assert!(matches!(
         b.build(),
-        Err(GgufError::InvalidValueType { value_type: 4, .. })
+        Err(BuildError::ArrayElementType {
+            index: 0,
+            expected: ValueType::U8,
+            found: ValueType::U32,
+            ..
+        })
     ));
     let mut b = GgufBuilder::new();
     b.tensor("t", &[3], ggml_type::F32, vec![0; 8]);
     assert!(matches!(
         b.build(),
-        Err(GgufError::TensorDataLength {
+        Err(BuildError::TensorDataLength {
             expected: 12,
             actual: 8,
             ..
@@ -814,18 +829,18 @@ fn writer_rejects_what_the_reader_would() {
     b.tensor("t", &[32], 4, vec![]);
     assert!(matches!(
         b.build(),
-        Err(GgufError::RemovedType { type_id: 4, .. })
+        Err(BuildError::RemovedType { type_id: 4, .. })
     ));
     let mut b = GgufBuilder::new();
     b.tensor("", &[1], ggml_type::F32, vec![0; 4]);
     assert!(matches!(
         b.build(),
-        Err(GgufError::TensorNameLength { len: 0, .. })
+        Err(BuildError::TensorNameLength { len: 0, .. })
     ));
     let mut b = GgufBuilder::new();
     b.tensor("t", &[1, 1, 1, 1, 1], ggml_type::F32, vec![0; 4]);
     assert!(matches!(
         b.build(),
-        Err(GgufError::TooManyDims { n_dims: 5, .. })
+        Err(BuildError::TooManyDims { n_dims: 5, .. })
     ));
 }

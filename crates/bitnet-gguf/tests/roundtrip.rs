@@ -158,7 +158,7 @@ proptest! {
             prop_assert_eq!(info.ne(), &t.ne[..]);
             prop_assert_eq!(info.ggml_type, t.ggml_type);
             prop_assert_eq!(info.offset, expected_offset);
-            prop_assert_eq!(g.tensor_bytes(i, t.data.len() as u64).unwrap(), &t.data[..]);
+            prop_assert_eq!(g.tensor_bytes(info, t.data.len() as u64).unwrap(), &t.data[..]);
             expected_offset += pad(t.data.len() as u64, alignment).unwrap();
         }
         prop_assert_eq!(bytes.len() as u64 % alignment, 0);

@@ -3,8 +3,7 @@
 
 use std::hint::black_box;
 
-use bitnet_gguf::Gguf;
-use bitnet_models::{check, dequantize_tensor, Kernel};
+use bitnet_models::{Kernel, Model};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 static QK256_4X256: &[u8] = include_bytes!("../../../ci/fixtures/qk256/qk256_4x256_seed42.gguf");
@@ -21,16 +20,16 @@ fn bench(c: &mut Criterion) {
     ] {
         c.bench_function(&format!("load+validate {name}"), |b| {
             b.iter(|| {
-                let g = Gguf::parse(black_box(bytes)).unwrap();
-                check(&g).len()
+                let model = Model::parse(black_box(bytes)).unwrap();
+                model.check().len()
             })
         });
         c.bench_function(&format!("load+validate+dequant {name}"), |b| {
             b.iter(|| {
-                let g = Gguf::parse(black_box(bytes)).unwrap();
-                assert!(check(&g).is_empty());
-                let (i, _) = g.tensor("blk.0.attn_q.weight").unwrap();
-                dequantize_tensor(&g, i, kernel).unwrap().len()
+                let model = Model::parse(black_box(bytes)).unwrap();
+                assert!(model.check().is_empty());
+                let i = model.index_of("blk.0.attn_q.weight").unwrap();
+                model.decode(i, kernel).unwrap().len()
             })
         });
     }

@@ -1,4 +1,4 @@
-//! I2_S flavor detection by size (SPEC §2) — the one function every caller uses.
+//! I2_S flavor detection by size (docs/formats.md) — the one function every caller uses.
 //!
 //! This module only compares numbers; finding `available` (the distance to the next tensor's
 //! offset, or to the end of the file) is the caller's job.
@@ -45,6 +45,18 @@ pub enum FlavorError {
     },
 }
 
+impl FlavorError {
+    /// A stable, kebab-case code: `"i2s-ambiguous-flavor"`, `"i2s-size-mismatch"`,
+    /// `"i2s-shape-overflow"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Ambiguous { .. } => "i2s-ambiguous-flavor",
+            Self::SizeMismatch { .. } => "i2s-size-mismatch",
+            Self::Overflow { .. } => "i2s-shape-overflow",
+        }
+    }
+}
+
 /// Whether a tensor of `size` bytes fits `available` bytes: `size ≤ available < size + alignment`.
 ///
 /// Written as a subtraction so that `size + alignment` cannot overflow. An `alignment` of 0
@@ -54,7 +66,7 @@ fn fits(size: u64, available: u64, alignment: u64) -> bool {
 }
 
 /// Decide the I2_S flavor of a `rows × cols` tensor from the bytes `available` to it and the
-/// file's `alignment` (SPEC §2).
+/// file's `alignment` (docs/formats.md).
 ///
 /// A flavor fits when `size ≤ available < size + alignment`. Exactly one fits → that flavor;
 /// both → [`FlavorError::Ambiguous`]; none → [`FlavorError::SizeMismatch`].

@@ -22,14 +22,13 @@
 //! No `gen_range`, no distributions, no transcendental functions: nothing whose result could
 //! change between rand versions or platforms.
 
-use bitnet_gguf::{ggml_type, GgufBuilder, MetadataValue};
+use bitnet_gguf::{ggml_type, BuildError, GgufBuilder, MetadataValue};
 use half::f16;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
-use crate::file::ModelError;
-use crate::format::{Flavor, TernaryFormat};
+use crate::format::{Flavor, FormatError, TernaryFormat};
 use crate::pack::{pack_bitnet32f16, pack_qk256};
 
 /// The directory, relative to the workspace root, the fixtures live in.
@@ -111,11 +110,16 @@ pub struct Fixture {
     pub norm: Vec<f32>,
 }
 
-fn format_error(source: crate::error::FormatError) -> ModelError {
-    ModelError::Format {
-        tensor: WEIGHT.to_owned(),
-        source,
-    }
+/// Why a fixture could not be built (a bug in the generator's tables, never the platform).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FixtureError {
+    /// The packer refused the drawn weights or scales.
+    #[error("packing {WEIGHT}: {0}")]
+    Pack(#[from] FormatError),
+    /// The writer refused the file.
+    #[error(transparent)]
+    Build(#[from] BuildError),
 }
 
 fn rng(seed: u64) -> ChaCha8Rng {
@@ -125,7 +129,7 @@ fn rng(seed: u64) -> ChaCha8Rng {
 }
 
 /// Builds one fixture.
-pub fn build(spec: FixtureSpec) -> Result<Fixture, ModelError> {
+pub fn build(spec: FixtureSpec) -> Result<Fixture, FixtureError> {
     let FixtureSpec {
         rows, cols, flavor, ..
     } = spec;
@@ -138,7 +142,7 @@ pub fn build(spec: FixtureSpec) -> Result<Fixture, ModelError> {
             let word = rng.next_u32();
             let magnitude = f32::from_bits(0x3f00_0000 | (word >> 9));
             let scale = if word & 1 == 1 { -magnitude } else { magnitude };
-            let data = pack_qk256(&weights, rows, cols).map_err(format_error)?;
+            let data = pack_qk256(&weights, rows, cols)?;
             (data, Some(scale), Vec::new())
         }
         Flavor::BitNet32F16 => {
@@ -150,8 +154,7 @@ pub fn build(spec: FixtureSpec) -> Result<Fixture, ModelError> {
                     f16::from_bits(bits | (((word & 1) as u16) << 15))
                 })
                 .collect();
-            let data =
-                pack_bitnet32f16(&weights, rows, cols, &scales).expect("weights drawn in -1..=1");
+            let data = pack_bitnet32f16(&weights, rows, cols, &scales)?;
             (data, None, scales)
         }
     };
@@ -186,7 +189,7 @@ pub fn build(spec: FixtureSpec) -> Result<Fixture, ModelError> {
     );
     Ok(Fixture {
         spec,
-        bytes: b.build().map_err(ModelError::Gguf)?,
+        bytes: b.build()?,
         weights,
         tensor_scale,
         block_scales,
@@ -211,11 +214,11 @@ pub fn checksums(files: &[(String, Vec<u8>)]) -> String {
 
 /// Every file of the fixture directory, as `(name, bytes)`, sorted by name: the three fixtures
 /// and `checksums.txt`.
-pub fn all_files() -> Result<Vec<(String, Vec<u8>)>, ModelError> {
+pub fn all_files() -> Result<Vec<(String, Vec<u8>)>, FixtureError> {
     let mut files = FIXTURES
         .iter()
         .map(|&spec| Ok((spec.file_name.to_owned(), build(spec)?.bytes)))
-        .collect::<Result<Vec<_>, ModelError>>()?;
+        .collect::<Result<Vec<_>, FixtureError>>()?;
     let sums = checksums(&files);
     files.push((CHECKSUMS.to_owned(), sums.into_bytes()));
     files.sort_by(|a, b| a.0.cmp(&b.0));
@@ -224,7 +227,7 @@ pub fn all_files() -> Result<Vec<(String, Vec<u8>)>, ModelError> {
 
 /// Compares [`all_files`] with the files in `dir`: the names of those missing or different,
 /// empty when the directory is up to date. Other files in `dir` (its README) are ignored.
-pub fn stale_files(dir: &std::path::Path) -> Result<Vec<String>, ModelError> {
+pub fn stale_files(dir: &std::path::Path) -> Result<Vec<String>, FixtureError> {
     Ok(all_files()?
         .into_iter()
         .filter(|(name, bytes)| std::fs::read(dir.join(name)).ok().as_ref() != Some(bytes))

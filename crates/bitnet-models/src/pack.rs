@@ -7,26 +7,7 @@
 
 use half::f16;
 
-use crate::error::FormatError;
-use crate::format::TernaryFormat;
-
-/// Byte and bit shift of element `e` (`e < 256`) inside a QK256 code block (also TQ2_0's `qs`).
-pub const fn qk256_position(e: usize) -> (usize, u32) {
-    ((e / 128) * 32 + e % 32, 2 * ((e % 128) / 32) as u32)
-}
-
-/// Byte and bit shift of element `e` (`e < 32`) inside a BitNet32F16 block.
-pub const fn bitnet32_position(e: usize) -> (usize, u32) {
-    (e % 8, 2 * (e / 8) as u32)
-}
-
-/// Byte and bit shift of element `e` of a block of `format`.
-pub const fn code_position(format: TernaryFormat, e: usize) -> (usize, u32) {
-    match format {
-        TernaryFormat::Qk256 | TernaryFormat::Tq2_0 => qk256_position(e),
-        TernaryFormat::BitNet32F16 => bitnet32_position(e),
-    }
-}
+use crate::format::{code_position, FormatError, TernaryFormat};
 
 /// Pack `rows × cols` ternary weights as QK256 blocks (no scale inside the data).
 pub fn pack_qk256(weights: &[i8], rows: usize, cols: usize) -> Result<Vec<u8>, FormatError> {

@@ -11,10 +11,7 @@
 //! the padding is counted as bad padding, not as a reserved code, so `reserved_codes` counts
 //! only codes that a dequantizer would output.
 
-use crate::error::FormatError;
-use crate::format::TernaryFormat;
-use crate::kernels::check_data;
-use crate::pack::code_position;
+use crate::format::{check_data, code_position, FormatError, TernaryFormat};
 
 /// What [`scan`] found. Byte offsets are relative to the start of the tensor data; block indices
 /// count blocks from the start of the tensor, row-major.

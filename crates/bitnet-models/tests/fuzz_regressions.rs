@@ -8,8 +8,8 @@
 //! file system); `every_regression_file_is_replayed` checks the lists against the directories
 //! where there is a file system.
 
-use bitnet_gguf::{Gguf, GgufError};
-use bitnet_models::{check, dequantize_tensor, scan, scan_reference, Kernel, TernaryFormat};
+use bitnet_gguf::GgufError;
+use bitnet_models::{scan, scan_reference, Kernel, Model, TernaryFormat};
 
 /// `(file name, bytes)` for each named file of a directory under `fuzz/`.
 macro_rules! fuzz_files {
@@ -33,7 +33,7 @@ macro_rules! expect_files {
 /// Minimized crashes of `parse_check_dequant` and the findings each must give instead.
 const MODEL_REGRESSIONS: &[(&str, &[u8], &[&str])] = expect_files!("regressions/parse_check_dequant":
     // `blk.18446744073709551615.w` in a bitnet-b1.58 file: counting the blocks it names
-    // overflowed u64 (file.rs, `check_required_keys`).
+    // overflowed u64 (model/keys.rs, `check_required_keys`).
     "blk-index-u64-max" => [
         "missing-key", "missing-key", "missing-key", "missing-key", "missing-key", "missing-key",
         "missing-key", "key-inconsistent",
@@ -84,8 +84,8 @@ const KERNEL_SEEDS: &[(&str, &[u8])] = fuzz_files!("seeds/kernels_diff":
 /// kernel, which must give the scalar result (the same error, or the same bits). Returns the
 /// codes of `check`'s findings.
 fn replay_model(bytes: &[u8]) -> Result<Vec<&'static str>, GgufError> {
-    let gguf = Gguf::parse(bytes)?;
-    let findings = check(&gguf);
+    let model = Model::parse(bytes)?;
+    let findings = model.check();
     for f in &findings {
         let _ = (
             f.code(),
@@ -96,10 +96,10 @@ fn replay_model(bytes: &[u8]) -> Result<Vec<&'static str>, GgufError> {
             f.to_string(),
         );
     }
-    for i in 0..gguf.tensors().len() {
-        let want = dequantize_tensor(&gguf, i, Kernel::scalar());
+    for i in 0..model.gguf().tensors().len() {
+        let want = model.decode(i, Kernel::scalar());
         for kernel in Kernel::available() {
-            let got = dequantize_tensor(&gguf, i, kernel);
+            let got = model.decode(i, kernel);
             match (&want, &got) {
                 (Ok(want), Ok(got)) => assert_eq!(bits(want), bits(got), "{kernel}, tensor {i}"),
                 // As text: an error may carry a NaN scale, and NaN != NaN.

@@ -8,9 +8,7 @@ mod alignment_validator;
 
 use bitnet_gguf::{ggml_type, Gguf, Value, ValueType};
 use bitnet_models::fixtures::{self, FixtureSpec, FIXTURES, NORM, SCALE, WEIGHT};
-use bitnet_models::{
-    check, dequantize_tensor, qk256_scale, tensor_flavor, Flavor, Kernel, KernelKind, TernaryFormat,
-};
+use bitnet_models::{DecodeError, Flavor, Kernel, KernelKind, Model, ModelError, TernaryFormat};
 use half::f16;
 use sha2::{Digest, Sha256};
 
@@ -34,6 +32,25 @@ fn all() -> impl Iterator<Item = (FixtureSpec, &'static [u8])> {
     FIXTURES
         .into_iter()
         .map(|spec| (spec, embedded(spec.file_name)))
+}
+
+/// The I2_S flavor of tensor `i` (which must be I2_S).
+fn tensor_flavor(g: &Gguf<'_>, i: usize) -> Result<Flavor, ModelError> {
+    Model::new(g.clone())
+        .flavor(i)
+        .map(|f| f.expect("an I2_S tensor"))
+}
+
+fn dequantize_tensor(g: &Gguf<'_>, i: usize, kernel: Kernel) -> Result<Vec<f32>, DecodeError> {
+    Model::new(g.clone()).decode(i, kernel)
+}
+
+fn qk256_scale(g: &Gguf<'_>, i: usize) -> Result<f32, ModelError> {
+    Model::new(g.clone()).qk256_scale(i)
+}
+
+fn check(g: &Gguf<'_>) -> Vec<ModelError> {
+    Model::new(g.clone()).check()
 }
 
 fn weight_index(g: &Gguf<'_>) -> usize {
@@ -103,7 +120,7 @@ fn test_qk256_with_non_multiple_cols() {
     let out = dequantize_tensor(&g, i, Kernel::scalar()).unwrap();
     assert_eq!(out.len(), 3 * 300, "no padding in the output");
     // Every padding element (columns 300..512 of each row) holds code 1.
-    let data = g.tensor_bytes(i, 384).unwrap();
+    let data = g.tensor_bytes(&g.tensors()[i], 384).unwrap();
     for row in 0..3 {
         for col in 300..512 {
             let (block, e) = (col / 256, col % 256);
@@ -188,7 +205,7 @@ fn test_gguf_v3_header_and_alignment() {
         assert_eq!(g.alignment(), 32);
         assert_eq!(g.data_offset() % 32, 0);
         assert!(g.tensors().iter().all(|t| t.offset % 32 == 0));
-        alignment_validator::assert_aligned_layout(bytes);
+        alignment_validator::assert_aligned_layout(bytes, spec.flavor);
     }
 }
 
@@ -289,7 +306,7 @@ fn test_dequant_golden_values() {
         let format: TernaryFormat = tensor_flavor(&g, i).unwrap().into();
         let data = g
             .tensor_bytes(
-                i,
+                &g.tensors()[i],
                 format
                     .tensor_bytes(spec.rows as u64, spec.cols as u64)
                     .unwrap(),
@@ -443,7 +460,7 @@ fn test_truncated_fixture_is_rejected() {
 fn test_detection_never_guesses_on_ambiguous_or_wrong_sizes() {
     // AC: a 1×160 I2_S tensor fits both flavors and is an Ambiguous error; a wrong size is a SizeMismatch.
     use bitnet_gguf::GgufBuilder;
-    use bitnet_models::{FlavorError, ModelError};
+    use bitnet_models::FlavorError;
     let build = |cols: u64, len: usize| {
         let mut b = GgufBuilder::new();
         b.tensor("t.weight", &[cols, 1], ggml_type::I2_S, vec![0x55; len]);

@@ -1,7 +1,7 @@
 //! Hostile files cost time and memory in proportion to their size, never to the numbers they
 //! declare: for every fuzz seed and for crafted giants (2^40 keys and tensors, 2^30-byte
 //! strings and 2^30-element arrays declared in 200 bytes, tens of thousands of tensors, some
-//! overlapping), `Gguf::parse` + `validate` + `bitnet_models::check` finish quickly and
+//! overlapping), `Gguf::parse` + `validate` + `Model::check` finish quickly and
 //! allocate at most a small multiple of the file plus a small constant; so does dequantizing
 //! any one tensor.
 //!
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bitnet_gguf::Gguf;
-use bitnet_models::{check, dequantize_tensor, Kernel};
+use bitnet_models::{Kernel, Model};
 
 struct Counting;
 
@@ -246,8 +246,9 @@ fn hostile_files_cost_time_and_memory_in_proportion_to_their_size() {
         let peak = peak_during(|| {
             if let Ok(gguf) = Gguf::parse(bytes) {
                 let _ = gguf.validate();
-                findings = check(&gguf).len();
-                tensors = gguf.tensors().len();
+                let model = Model::new(gguf);
+                findings = model.check().len();
+                tensors = model.gguf().tensors().len();
             }
         });
         let elapsed = start.elapsed();
@@ -263,13 +264,13 @@ fn hostile_files_cost_time_and_memory_in_proportion_to_their_size() {
         #[cfg(not(miri))] // Miri is a thousand times slower; its sizes are cut down instead.
         assert!(elapsed < TIME_LIMIT, "{name}: {elapsed:?}");
 
-        let Ok(gguf) = Gguf::parse(bytes) else {
+        let Ok(model) = Model::parse(bytes) else {
             continue;
         };
         // Dequantizing is per tensor; the overlapping files would repeat the same work.
         for i in 0..tensors.min(8) {
             let peak = peak_during(|| {
-                let _ = dequantize_tensor(&gguf, i, Kernel::scalar());
+                let _ = model.decode(i, Kernel::scalar());
             });
             assert!(
                 peak <= dequant_bound(bytes.len()),

@@ -23,30 +23,44 @@ use core::fmt;
 use core::str::FromStr;
 use std::sync::OnceLock;
 
-use crate::error::{FormatError, KernelError};
-use crate::format::TernaryFormat;
+use crate::format::{check_args, FormatError, TernaryFormat};
 
 pub mod scalar;
 
+// Each architecture's SIMD kernels, gated here and only here. `arch` is this target's module
+// (`none.rs` where the target has no SIMD kernel, or the `cpu` feature is off); `blocks` is the
+// driver they share, `vector128` the one algorithm NEON and wasm simd128 both run.
 #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
-mod x86_64 {
-    pub(crate) mod avx2;
-    pub(crate) mod avx512;
-}
-
+#[path = "x86_64/mod.rs"]
+mod arch;
 #[cfg(all(feature = "cpu", target_arch = "aarch64", target_endian = "little"))]
-mod aarch64 {
-    pub(crate) mod neon;
-}
-
+#[path = "aarch64/mod.rs"]
+mod arch;
 #[cfg(all(feature = "cpu", target_arch = "wasm32", target_feature = "simd128"))]
-mod wasm32 {
-    pub(crate) mod simd128;
-}
+#[path = "wasm32/mod.rs"]
+mod arch;
+#[cfg(not(any(
+    all(feature = "cpu", target_arch = "x86_64"),
+    all(feature = "cpu", target_arch = "aarch64", target_endian = "little"),
+    all(feature = "cpu", target_arch = "wasm32", target_feature = "simd128"),
+)))]
+#[path = "none.rs"]
+mod arch;
+#[cfg(any(
+    all(feature = "cpu", target_arch = "x86_64"),
+    all(feature = "cpu", target_arch = "aarch64", target_endian = "little"),
+    all(feature = "cpu", target_arch = "wasm32", target_feature = "simd128"),
+))]
+mod blocks;
+#[cfg(any(
+    all(feature = "cpu", target_arch = "aarch64", target_endian = "little"),
+    all(feature = "cpu", target_arch = "wasm32", target_feature = "simd128"),
+))]
+mod vector128;
 
 pub use scalar::code_weight;
 
-/// The environment variable that forces a kernel (SPEC §4).
+/// The environment variable that forces a kernel (docs/cli.md).
 pub const KERNEL_ENV: &str = "BITNET_KERNEL";
 
 /// The kinds of kernel, whether or not this CPU or target has them.
@@ -104,6 +118,21 @@ impl FromStr for KernelKind {
     }
 }
 
+/// The kernel requested (through `BITNET_KERNEL` or by name) cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// The name is not one of `scalar`, `avx2`, `avx512`, `neon`, `simd128`.
+    #[error("unknown kernel {0:?}, expected one of scalar, avx2, avx512, neon, simd128")]
+    Unknown(String),
+    /// The kernel exists but this CPU or build target lacks it.
+    #[error("kernel {kernel} is not supported by this cpu or target")]
+    Unsupported {
+        /// The kernel asked for.
+        kernel: KernelKind,
+    },
+}
+
 /// A dequantization kernel this CPU is known to support.
 ///
 /// Holding one is the proof: SIMD variants wrap zero-sized tokens that only the feature check
@@ -116,14 +145,7 @@ pub struct Kernel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Imp {
     Scalar,
-    #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
-    Avx2(x86_64::avx2::Avx2),
-    #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
-    Avx512(x86_64::avx512::Avx512),
-    #[cfg(all(feature = "cpu", target_arch = "aarch64", target_endian = "little"))]
-    Neon(aarch64::neon::Neon),
-    #[cfg(all(feature = "cpu", target_arch = "wasm32", target_feature = "simd128"))]
-    Simd128(wasm32::simd128::Simd128),
+    Simd(arch::Simd),
 }
 
 impl Kernel {
@@ -135,19 +157,10 @@ impl Kernel {
     /// The kernel of `kind`, or `None` if this CPU or build target lacks it.
     pub fn detect(kind: KernelKind) -> Option<Kernel> {
         let imp = match kind {
-            KernelKind::Scalar => Some(Imp::Scalar),
-            #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
-            KernelKind::Avx2 => x86_64::avx2::Avx2::detect().map(Imp::Avx2),
-            #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
-            KernelKind::Avx512 => x86_64::avx512::Avx512::detect().map(Imp::Avx512),
-            #[cfg(all(feature = "cpu", target_arch = "aarch64", target_endian = "little"))]
-            KernelKind::Neon => aarch64::neon::Neon::detect().map(Imp::Neon),
-            #[cfg(all(feature = "cpu", target_arch = "wasm32", target_feature = "simd128"))]
-            KernelKind::Simd128 => wasm32::simd128::Simd128::detect().map(Imp::Simd128),
-            #[allow(unreachable_patterns)]
-            _ => None,
+            KernelKind::Scalar => Imp::Scalar,
+            simd => Imp::Simd(arch::Simd::detect(simd)?),
         };
-        imp.map(|imp| Kernel { imp })
+        Some(Kernel { imp })
     }
 
     /// Every kernel this CPU supports, scalar first, fastest last.
@@ -192,14 +205,7 @@ impl Kernel {
     pub fn kind(self) -> KernelKind {
         match self.imp {
             Imp::Scalar => KernelKind::Scalar,
-            #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
-            Imp::Avx2(_) => KernelKind::Avx2,
-            #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
-            Imp::Avx512(_) => KernelKind::Avx512,
-            #[cfg(all(feature = "cpu", target_arch = "aarch64", target_endian = "little"))]
-            Imp::Neon(_) => KernelKind::Neon,
-            #[cfg(all(feature = "cpu", target_arch = "wasm32", target_feature = "simd128"))]
-            Imp::Simd128(_) => KernelKind::Simd128,
+            Imp::Simd(simd) => simd.kind(),
         }
     }
 
@@ -234,14 +240,7 @@ impl Kernel {
         }
         match self.imp {
             Imp::Scalar => scalar::dequantize(format, data, rows, cols, scale, out),
-            #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
-            Imp::Avx2(token) => run_blocks(token, format, data, rows, cols, scale, out),
-            #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
-            Imp::Avx512(token) => run_blocks(token, format, data, rows, cols, scale, out),
-            #[cfg(all(feature = "cpu", target_arch = "aarch64", target_endian = "little"))]
-            Imp::Neon(token) => run_blocks(token, format, data, rows, cols, scale, out),
-            #[cfg(all(feature = "cpu", target_arch = "wasm32", target_feature = "simd128"))]
-            Imp::Simd128(token) => run_blocks(token, format, data, rows, cols, scale, out),
+            Imp::Simd(simd) => simd.dequantize(format, data, rows, cols, scale, out),
         }
         Ok(())
     }
@@ -253,64 +252,6 @@ impl fmt::Display for Kernel {
     }
 }
 
-/// Check the lengths of `data` and `out` against the shape (shared with [`crate::scan`]).
-pub(crate) fn check_args(
-    format: TernaryFormat,
-    data: &[u8],
-    rows: usize,
-    cols: usize,
-    out: &mut [f32],
-) -> Result<(), FormatError> {
-    check_data(format, data, rows, cols)?;
-    let expected = rows.checked_mul(cols).ok_or(FormatError::ShapeOverflow {
-        rows: rows as u64,
-        cols: cols as u64,
-    })?;
-    if out.len() != expected {
-        return Err(FormatError::WrongOutputLength {
-            expected: expected as u64,
-            actual: out.len() as u64,
-        });
-    }
-    Ok(())
-}
-
-/// Check that `data` is exactly `format.tensor_bytes(rows, cols)` bytes.
-pub(crate) fn check_data(
-    format: TernaryFormat,
-    data: &[u8],
-    rows: usize,
-    cols: usize,
-) -> Result<(), FormatError> {
-    let expected =
-        format
-            .tensor_bytes(rows as u64, cols as u64)
-            .ok_or(FormatError::ShapeOverflow {
-                rows: rows as u64,
-                cols: cols as u64,
-            })?;
-    if data.len() as u64 != expected {
-        return Err(FormatError::WrongDataLength {
-            format,
-            expected,
-            actual: data.len() as u64,
-        });
-    }
-    Ok(())
-}
-
-/// The weights of codes 0..4, hidden from the optimizer so that the products `w × s` that the
-/// SIMD kernels tabulate are real multiplications (see the module docs).
-#[allow(dead_code)] // unused on targets with no SIMD kernel
-pub(crate) fn opaque_weights() -> [f32; 4] {
-    core::hint::black_box([
-        code_weight(0),
-        code_weight(1),
-        code_weight(2),
-        code_weight(3),
-    ])
-}
-
 /// Outputs of at least this many bytes (32 MiB, a typical server last-level cache) are written
 /// with non-temporal stores by the kernels that have them (AVX2, AVX-512).
 ///
@@ -320,58 +261,3 @@ pub(crate) fn opaque_weights() -> [f32; 4] {
 /// next finds them in cache. On the development machine the gain at 64 MiB was small (a few
 /// percent, within run-to-run noise); the bits written are the same either way.
 pub const STREAM_MIN_BYTES: usize = 32 << 20;
-
-/// What a SIMD kernel implements: streams of whole blocks. The driver [`run_blocks`] cuts a
-/// tensor into such streams and handles the padded last block of each row.
-///
-/// In every method `data.len() / block_bytes == out.len() / block_elems`, both exact. `stream`
-/// asks for non-temporal stores (see [`STREAM_MIN_BYTES`]); a kernel may ignore it.
-#[allow(dead_code)] // unused on targets with no SIMD kernel
-pub(crate) trait Blocks: Copy {
-    /// QK256 blocks (64 bytes → 256 values), `out = w × scale`.
-    fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool);
-    /// BitNet32F16 blocks (10 bytes → 32 values), `out = w × d`.
-    fn bitnet32f16(self, data: &[u8], out: &mut [f32], stream: bool);
-    /// TQ2_0 blocks (66 bytes → 256 values), `out = w × d`.
-    fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool);
-}
-
-/// Run a block kernel over a checked `rows × cols` tensor.
-#[allow(dead_code)] // unused on targets with no SIMD kernel
-fn run_blocks<K: Blocks>(
-    kernel: K,
-    format: TernaryFormat,
-    data: &[u8],
-    rows: usize,
-    cols: usize,
-    scale: f32,
-    out: &mut [f32],
-) {
-    if rows == 0 || cols == 0 {
-        return;
-    }
-    let stream = out.len().saturating_mul(4) >= STREAM_MIN_BYTES;
-    let blocks = |data: &[u8], out: &mut [f32], stream: bool| match format {
-        TernaryFormat::Qk256 => kernel.qk256(data, scale, out, stream),
-        TernaryFormat::BitNet32F16 => kernel.bitnet32f16(data, out, stream),
-        TernaryFormat::Tq2_0 => kernel.tq2_0(data, out, stream),
-    };
-    let (block_elems, block_bytes) = (format.block_elems(), format.block_bytes());
-    if cols.is_multiple_of(block_elems) {
-        // No padding anywhere: the whole tensor is one stream of blocks.
-        blocks(data, out, stream);
-        return;
-    }
-    let full = cols / block_elems;
-    let row_bytes = data.len() / rows;
-    let mut last = [0.0f32; 256];
-    let last = &mut last[..block_elems];
-    for (row_data, row_out) in data.chunks_exact(row_bytes).zip(out.chunks_exact_mut(cols)) {
-        let (head_data, tail_data) = row_data.split_at(full * block_bytes);
-        let (head_out, tail_out) = row_out.split_at_mut(full * block_elems);
-        blocks(head_data, head_out, stream);
-        // The padded block goes through a scratch block so padding is never written to `out`.
-        blocks(tail_data, last, false);
-        tail_out.copy_from_slice(&last[..tail_out.len()]);
-    }
-}

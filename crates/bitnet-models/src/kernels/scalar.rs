@@ -5,8 +5,7 @@
 
 use half::f16;
 
-use crate::format::TernaryFormat;
-use crate::pack::code_position;
+use crate::format::{code_position, TernaryFormat};
 
 /// The weight a 2-bit code stands for: 0 → −1, 1 → 0, 2 → +1, 3 (reserved) → 0.
 pub const fn code_weight(code: u8) -> f32 {

@@ -1,21 +1,30 @@
-//! Checks SPEC §1's layout independently of the validator under test: every offset a multiple
-//! of the alignment, every tensor at the running sum of padded sizes, every padding byte zero.
+//! Checks the container layout (docs/gguf.md) independently of the validator under test: every
+//! offset a multiple of the alignment, every tensor at the running sum of padded sizes, every
+//! padding byte zero. Sizes come from the arithmetic of docs/formats.md, written out here, not
+//! from the crate's format tables or its flavor detection.
 
-use bitnet_gguf::Gguf;
-use bitnet_models::ternary_format;
+use bitnet_gguf::{ggml_type, Gguf};
+use bitnet_models::Flavor;
 
-/// The byte size of tensor `index`: the type table's, or for ternary tensors the detected
-/// format's.
-fn size_of(g: &Gguf<'_>, index: usize) -> u64 {
+/// The byte size of tensor `index`: the type table's, or for I2_S tensors the size of the
+/// flavor the caller says they have.
+fn size_of(g: &Gguf<'_>, index: usize, i2s: Flavor) -> u64 {
     let t = &g.tensors()[index];
-    match ternary_format(g, index).expect("ternary tensors have a flavor") {
-        Some(format) => format.tensor_bytes(t.rows().unwrap(), t.cols()).unwrap(),
-        None => t.byte_size().expect("sized type"),
+    if t.ggml_type != ggml_type::I2_S {
+        return t.byte_size().expect("sized type");
+    }
+    let (rows, cols) = (t.rows().unwrap(), t.cols());
+    match i2s {
+        // 256 elements in 64 bytes, every row padded to whole blocks.
+        Flavor::Qk256 => rows * cols.div_ceil(256) * 64,
+        // 32 elements in 8 code bytes and a 2-byte scale.
+        Flavor::BitNet32F16 => rows * cols.div_ceil(32) * 10,
     }
 }
 
-/// Panics with a message naming the first layout rule `bytes` breaks.
-pub fn assert_aligned_layout(bytes: &[u8]) {
+/// Panics with a message naming the first layout rule `bytes` breaks; I2_S tensors are sized
+/// as `i2s`.
+pub fn assert_aligned_layout(bytes: &[u8], i2s: Flavor) {
     let g = Gguf::parse(bytes).expect("parses");
     let align = g.alignment();
     assert!(align.is_power_of_two());
@@ -37,7 +46,7 @@ pub fn assert_aligned_layout(bytes: &[u8]) {
     for (i, t) in g.tensors().iter().enumerate() {
         assert_eq!(t.offset % align, 0, "offset of {}", t.name);
         assert_eq!(t.offset, expected, "offset of {}", t.name);
-        let size = size_of(&g, i);
+        let size = size_of(&g, i, i2s);
         let padded = size.div_ceil(align) * align;
         let start = g.data_offset() + t.offset;
         zero(start + size, start + padded, t.name);

@@ -1,13 +1,17 @@
-//! AArch64 Advanced SIMD (NEON) kernels, little-endian only.
+//! AArch64 Advanced SIMD (NEON): the [`V128`] operations, so the kernels are the shared ones of
+//! `vector128.rs`.
 //!
-//! Codes are masked to `code × 4` in byte lanes, each byte is repeated four times with two
-//! rounds of `zip`, the byte offsets 0..4 are or-ed in, and `tbl` looks the four bytes of each
-//! output float up in the 16-byte table `[w0·s, w1·s, w2·s, w3·s]`.
+//! NEON is part of the AArch64 baseline: every target this module compiles for enables it (the
+//! assertion below), so its intrinsics run on every CPU this code runs on. They are still
+//! `#[target_feature(enable = "neon")]` functions, which a plain function may call only in an
+//! `unsafe` block; the [`Neon`] token comes from a run-time check all the same.
 
 use core::arch::aarch64::*;
 
-use crate::kernels::scalar::block_scale;
-use crate::kernels::{opaque_weights, Blocks};
+use crate::kernels::blocks::Blocks;
+use crate::kernels::vector128::{self, V128};
+
+const _: () = assert!(cfg!(target_feature = "neon"), "the NEON kernel needs NEON");
 
 /// Proof that this CPU has NEON (always true on AArch64 Linux, checked anyway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,147 +26,114 @@ impl Neon {
 
 impl Blocks for Neon {
     fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], _stream: bool) {
-        // SAFETY: a `Neon` exists only after `detect` saw NEON on this CPU.
-        unsafe { qk256(data, scale, out) }
+        vector128::qk256::<Vec128>(data, scale, out);
     }
 
     fn bitnet32f16(self, data: &[u8], out: &mut [f32], _stream: bool) {
-        // SAFETY: a `Neon` exists only after `detect` saw NEON on this CPU.
-        unsafe { bitnet32f16(data, out) }
+        vector128::bitnet32f16::<Vec128>(data, out);
     }
 
     fn tq2_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
-        // SAFETY: a `Neon` exists only after `detect` saw NEON on this CPU.
-        unsafe { tq2_0(data, out) }
+        vector128::tq2_0::<Vec128>(data, out);
     }
 }
 
-/// Byte mask of `code × 4` after the code has been shifted to bits 2..4.
-const CODE_X4: u8 = 0x0C;
-/// `0x0C` in every byte of a `u64`.
-const CODE_X4_U64: u64 = 0x0C0C_0C0C_0C0C_0C0C;
+/// A NEON register, seen as bytes.
+#[derive(Debug, Clone, Copy)]
+struct Vec128(uint8x16_t);
 
-/// The table of the four products `w × s`, as 16 bytes.
-#[target_feature(enable = "neon")]
-fn table(w: float32x4_t, s: f32) -> uint8x16_t {
-    vreinterpretq_u8_f32(vmulq_f32(w, vdupq_n_f32(s)))
-}
-
-#[target_feature(enable = "neon")]
-fn weights() -> float32x4_t {
-    let [w0, w1, w2, w3] = opaque_weights();
-    let lo = u64::from(w0.to_bits()) | (u64::from(w1.to_bits()) << 32);
-    let hi = u64::from(w2.to_bits()) | (u64::from(w3.to_bits()) << 32);
-    vreinterpretq_f32_u64(vcombine_u64(vcreate_u64(lo), vcreate_u64(hi)))
-}
-
-#[target_feature(enable = "neon")]
-fn load16(bytes: &[u8; 16]) -> uint8x16_t {
-    let lo = u64::from_le_bytes(bytes[..8].try_into().expect("16 = 8 + 8"));
-    let hi = u64::from_le_bytes(bytes[8..].try_into().expect("16 = 8 + 8"));
-    vcombine_u8(vcreate_u8(lo), vcreate_u8(hi))
-}
-
-/// Look up 16 outputs: `c4` holds `code × 4` in each byte lane.
-#[target_feature(enable = "neon")]
-fn expand16(c4: uint8x16_t, table: uint8x16_t, out: &mut [f32; 16]) {
-    // Byte offsets 0, 1, 2, 3 of each little-endian f32 lane.
-    let offsets = vreinterpretq_u8_u32(vdupq_n_u32(0x0302_0100));
-    let lo = vzip1q_u8(c4, c4);
-    let hi = vzip2q_u8(c4, c4);
-    let quads = [
-        vzip1q_u8(lo, lo),
-        vzip2q_u8(lo, lo),
-        vzip1q_u8(hi, hi),
-        vzip2q_u8(hi, hi),
-    ];
-    let (runs, _) = out.as_chunks_mut::<4>();
-    for (run, quad) in runs.iter_mut().zip(quads) {
-        let v = vqtbl1q_u8(table, vorrq_u8(quad, offsets));
-        // SAFETY: `run` is 4 writable f32s (16 bytes); `vst1q_f32` needs only f32 alignment,
-        // which `&mut [f32; 4]` guarantees.
-        unsafe { vst1q_f32(run.as_mut_ptr(), vreinterpretq_f32_u8(v)) }
+impl V128 for Vec128 {
+    #[inline(always)]
+    fn f32x4(v: [f32; 4]) -> Self {
+        let [a, b, c, d] = v.map(f32::to_bits);
+        Self::u64x2(
+            u64::from(a) | (u64::from(b) << 32),
+            u64::from(c) | (u64::from(d) << 32),
+        )
     }
-}
 
-/// One QK256 code block (also TQ2_0's `qs`).
-#[target_feature(enable = "neon")]
-fn qk256_block(codes: &[u8; 64], table: uint8x16_t, out: &mut [f32; 256]) {
-    let mask = vdupq_n_u8(CODE_X4);
-    let (groups, _) = codes.as_chunks::<16>();
-    let (runs, _) = out.as_chunks_mut::<16>();
-    for (g, bytes) in groups.iter().enumerate() {
-        // Bytes h*32 + i .. +16 (h = g/2, i = 16*(g%2)) hold elements h*128 + 32j + i .. +16
-        // at shift 2j; in runs of 16 that is run 8h + g%2 + 2j.
-        let run = 8 * (g / 2) + g % 2;
-        let v = load16(bytes);
-        expand16(vandq_u8(vshlq_n_u8::<2>(v), mask), table, &mut runs[run]);
-        expand16(vandq_u8(v, mask), table, &mut runs[run + 2]);
-        expand16(
-            vandq_u8(vshrq_n_u8::<2>(v), mask),
-            table,
-            &mut runs[run + 4],
-        );
-        expand16(
-            vandq_u8(vshrq_n_u8::<4>(v), mask),
-            table,
-            &mut runs[run + 6],
-        );
+    #[inline(always)]
+    fn mul_f32(self, s: f32) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        unsafe {
+            let product = vmulq_f32(vreinterpretq_f32_u8(self.0), vdupq_n_f32(s));
+            Vec128(vreinterpretq_u8_f32(product))
+        }
     }
-}
 
-/// # Safety
-///
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-unsafe fn qk256(data: &[u8], scale: f32, out: &mut [f32]) {
-    let table = table(weights(), scale);
-    let (blocks, _) = data.as_chunks::<64>();
-    let (outs, _) = out.as_chunks_mut::<256>();
-    for (codes, out) in blocks.iter().zip(outs) {
-        qk256_block(codes, table, out);
+    #[inline(always)]
+    fn u64x2(lo: u64, hi: u64) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        Vec128(unsafe { vcombine_u8(vcreate_u8(lo), vcreate_u8(hi)) })
     }
-}
 
-/// # Safety
-///
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-unsafe fn bitnet32f16(data: &[u8], out: &mut [f32]) {
-    let w = weights();
-    let (blocks, _) = data.as_chunks::<10>();
-    let (outs, _) = out.as_chunks_mut::<32>();
-    for (block, out) in blocks.iter().zip(outs) {
-        let [c0, c1, c2, c3, c4, c5, c6, c7, d0, d1] = *block;
-        let table = table(w, block_scale([d0, d1]));
-        // Element e is in byte e%8 at shift 2*(e/8). Shifting the whole u64 moves bits across
-        // bytes, but the 0x0C mask keeps only bits 2..4 of each byte, which come from that byte.
-        let b = u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]);
-        let (runs, _) = out.as_chunks_mut::<16>();
-        let first = vcombine_u8(
-            vcreate_u8((b << 2) & CODE_X4_U64),
-            vcreate_u8(b & CODE_X4_U64),
-        );
-        expand16(first, table, &mut runs[0]);
-        let second = vcombine_u8(
-            vcreate_u8((b >> 2) & CODE_X4_U64),
-            vcreate_u8((b >> 4) & CODE_X4_U64),
-        );
-        expand16(second, table, &mut runs[1]);
+    #[inline(always)]
+    fn splat_u8(b: u8) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        Vec128(unsafe { vdupq_n_u8(b) })
     }
-}
 
-/// # Safety
-///
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-unsafe fn tq2_0(data: &[u8], out: &mut [f32]) {
-    let w = weights();
-    let (blocks, _) = data.as_chunks::<66>();
-    let (outs, _) = out.as_chunks_mut::<256>();
-    for (block, out) in blocks.iter().zip(outs) {
-        let (codes, d) = block.split_at(64);
-        let codes: &[u8; 64] = codes.try_into().expect("66 = 64 + 2");
-        qk256_block(codes, table(w, block_scale([d[0], d[1]])), out);
+    #[inline(always)]
+    fn splat_u32(v: u32) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        Vec128(unsafe { vreinterpretq_u8_u32(vdupq_n_u32(v)) })
+    }
+
+    #[inline(always)]
+    fn and(self, other: Self) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        Vec128(unsafe { vandq_u8(self.0, other.0) })
+    }
+
+    #[inline(always)]
+    fn or(self, other: Self) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        Vec128(unsafe { vorrq_u8(self.0, other.0) })
+    }
+
+    #[inline(always)]
+    fn shl2_u8(self) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        Vec128(unsafe { vshlq_n_u8::<2>(self.0) })
+    }
+
+    #[inline(always)]
+    fn shr_u8<const N: u32>(self) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        Vec128(unsafe {
+            match N {
+                2 => vshrq_n_u8::<2>(self.0),
+                _ => vshrq_n_u8::<4>(self.0),
+            }
+        })
+    }
+
+    #[inline(always)]
+    fn spread4(self) -> [Self; 4] {
+        // Two rounds of zip repeat each byte twice, then four times.
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        unsafe {
+            let lo = vzip1q_u8(self.0, self.0);
+            let hi = vzip2q_u8(self.0, self.0);
+            [
+                Vec128(vzip1q_u8(lo, lo)),
+                Vec128(vzip2q_u8(lo, lo)),
+                Vec128(vzip1q_u8(hi, hi)),
+                Vec128(vzip2q_u8(hi, hi)),
+            ]
+        }
+    }
+
+    #[inline(always)]
+    fn lookup(table: Self, idx: Self) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        Vec128(unsafe { vqtbl1q_u8(table.0, idx.0) })
+    }
+
+    #[inline(always)]
+    fn store(self, out: &mut [f32; 4]) {
+        // SAFETY: `out` is 4 writable f32s (16 bytes); `vst1q_f32` needs only f32 alignment,
+        // which `&mut [f32; 4]` guarantees; NEON is enabled for the whole build.
+        unsafe { vst1q_f32(out.as_mut_ptr(), vreinterpretq_f32_u8(self.0)) }
     }
 }

@@ -10,7 +10,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::kernels::{opaque_weights, Blocks};
+use crate::kernels::blocks::{opaque_weights, Blocks};
 
 /// Proof that this CPU has AVX2 and F16C.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,9 +190,8 @@ unsafe fn tq2_0<const STREAM: bool>(data: &[u8], out: &mut [f32]) {
     let (blocks, _) = data.as_chunks::<66>();
     let (outs, _) = out.as_chunks_mut::<256>();
     for (block, out) in blocks.iter().zip(outs) {
-        let (codes, d) = block.split_at(64);
-        let codes: &[u8; 64] = codes.try_into().expect("66 = 64 + 2");
-        let table = _mm256_mul_ps(w, broadcast_f16([d[0], d[1]]));
+        let [codes @ .., d0, d1] = block;
+        let table = _mm256_mul_ps(w, broadcast_f16([*d0, *d1]));
         qk256_block::<STREAM>(codes, table, out);
     }
     finish::<STREAM>();

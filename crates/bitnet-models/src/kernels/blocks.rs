@@ -1,0 +1,69 @@
+//! What the SIMD kernels share: the [`Blocks`] trait each implements, the driver
+//! [`run_blocks`] that cuts a tensor into streams of whole blocks, and the opaque code weights.
+
+use super::{code_weight, STREAM_MIN_BYTES};
+use crate::format::TernaryFormat;
+
+/// The weights of codes 0..4, hidden from the optimizer so that the products `w × s` that the
+/// SIMD kernels tabulate are real multiplications (see the `kernels` module docs).
+pub(crate) fn opaque_weights() -> [f32; 4] {
+    core::hint::black_box([
+        code_weight(0),
+        code_weight(1),
+        code_weight(2),
+        code_weight(3),
+    ])
+}
+
+/// What a SIMD kernel implements: streams of whole blocks. The driver [`run_blocks`] cuts a
+/// tensor into such streams and handles the padded last block of each row.
+///
+/// In every method `data.len() / block_bytes == out.len() / block_elems`, both exact. `stream`
+/// asks for non-temporal stores (see [`STREAM_MIN_BYTES`](super::STREAM_MIN_BYTES)); a kernel may ignore it.
+pub(crate) trait Blocks: Copy {
+    /// QK256 blocks (64 bytes → 256 values), `out = w × scale`.
+    fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool);
+    /// BitNet32F16 blocks (10 bytes → 32 values), `out = w × d`.
+    fn bitnet32f16(self, data: &[u8], out: &mut [f32], stream: bool);
+    /// TQ2_0 blocks (66 bytes → 256 values), `out = w × d`.
+    fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool);
+}
+
+/// Run a block kernel over a checked `rows × cols` tensor.
+pub(crate) fn run_blocks<K: Blocks>(
+    kernel: K,
+    format: TernaryFormat,
+    data: &[u8],
+    rows: usize,
+    cols: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let stream = out.len().saturating_mul(4) >= STREAM_MIN_BYTES;
+    let blocks = |data: &[u8], out: &mut [f32], stream: bool| match format {
+        TernaryFormat::Qk256 => kernel.qk256(data, scale, out, stream),
+        TernaryFormat::BitNet32F16 => kernel.bitnet32f16(data, out, stream),
+        TernaryFormat::Tq2_0 => kernel.tq2_0(data, out, stream),
+    };
+    let (block_elems, block_bytes) = (format.block_elems(), format.block_bytes());
+    if cols.is_multiple_of(block_elems) {
+        // No padding anywhere: the whole tensor is one stream of blocks.
+        blocks(data, out, stream);
+        return;
+    }
+    let full = cols / block_elems;
+    let row_bytes = data.len() / rows;
+    let mut last = [0.0f32; 256];
+    let last = &mut last[..block_elems];
+    for (row_data, row_out) in data.chunks_exact(row_bytes).zip(out.chunks_exact_mut(cols)) {
+        let (head_data, tail_data) = row_data.split_at(full * block_bytes);
+        let (head_out, tail_out) = row_out.split_at_mut(full * block_elems);
+        blocks(head_data, head_out, stream);
+        // The padded block goes through a scratch block so padding is never written to `out`.
+        blocks(tail_data, last, false);
+        tail_out.copy_from_slice(&last[..tail_out.len()]);
+    }
+}

@@ -1,0 +1,128 @@
+//! The NEON and wasm simd128 kernels: one algorithm, written once over [`V128`], the few
+//! 128-bit operations it needs, which `aarch64/neon.rs` and `wasm32/simd128.rs` implement.
+//!
+//! Codes are masked to `code × 4` in byte lanes, each byte is repeated four times
+//! ([`V128::spread4`]), the byte offsets 0..4 are or-ed in, and a byte table lookup
+//! ([`V128::lookup`]) picks the four bytes of each output `f32` from the 16-byte table
+//! `[w0·s, w1·s, w2·s, w3·s]` — the four products, computed once per scale.
+
+use super::blocks::opaque_weights;
+use super::scalar::block_scale;
+
+/// The 128-bit operations of the algorithm. Every method is a single instruction or two on both
+/// ISAs; implementations are `#[inline(always)]`.
+pub(crate) trait V128: Copy {
+    /// Four `f32` lanes.
+    fn f32x4(v: [f32; 4]) -> Self;
+    /// The `f32` lanes multiplied by `s`, each one IEEE multiplication.
+    fn mul_f32(self, s: f32) -> Self;
+    /// Two `u64` lanes, `lo` first.
+    fn u64x2(lo: u64, hi: u64) -> Self;
+    /// `b` in every byte lane.
+    fn splat_u8(b: u8) -> Self;
+    /// `v` in every `u32` lane.
+    fn splat_u32(v: u32) -> Self;
+    /// Bitwise and.
+    fn and(self, other: Self) -> Self;
+    /// Bitwise or.
+    fn or(self, other: Self) -> Self;
+    /// Each byte lane shifted left by 2.
+    fn shl2_u8(self) -> Self;
+    /// Each byte lane shifted right by `N` (2 or 4).
+    fn shr_u8<const N: u32>(self) -> Self;
+    /// Byte `i` repeated into bytes `4i..4i + 4`: result `k` holds source bytes `4k..4k + 4`.
+    fn spread4(self) -> [Self; 4];
+    /// `table[idx[i]]` for every byte lane (indices below 16).
+    fn lookup(table: Self, idx: Self) -> Self;
+    /// The 16 bytes as four `f32` values.
+    fn store(self, out: &mut [f32; 4]);
+}
+
+/// Byte mask of `code × 4` after the code has been shifted to bits 2..4.
+const CODE_X4: u8 = 0x0C;
+/// `0x0C` in every byte of a `u64`.
+const CODE_X4_U64: u64 = 0x0C0C_0C0C_0C0C_0C0C;
+
+/// The code weights in `f32` lanes, ready to be multiplied by a scale.
+#[inline(always)]
+fn weights<V: V128>() -> V {
+    V::f32x4(opaque_weights())
+}
+
+#[inline(always)]
+fn load16<V: V128>(bytes: &[u8; 16]) -> V {
+    let (words, _) = bytes.as_chunks::<8>();
+    V::u64x2(u64::from_le_bytes(words[0]), u64::from_le_bytes(words[1]))
+}
+
+/// Looks up 16 outputs: `c4` holds `code × 4` in each byte lane.
+#[inline(always)]
+fn expand16<V: V128>(c4: V, table: V, out: &mut [f32; 16]) {
+    // Byte offsets 0, 1, 2, 3 of each little-endian f32 lane.
+    let offsets = V::splat_u32(0x0302_0100);
+    let (runs, _) = out.as_chunks_mut::<4>();
+    for (run, quad) in runs.iter_mut().zip(c4.spread4()) {
+        V::lookup(table, quad.or(offsets)).store(run);
+    }
+}
+
+/// One QK256 code block (also TQ2_0's `qs`).
+#[inline(always)]
+fn qk256_block<V: V128>(codes: &[u8; 64], table: V, out: &mut [f32; 256]) {
+    let mask = V::splat_u8(CODE_X4);
+    let (groups, _) = codes.as_chunks::<16>();
+    let (runs, _) = out.as_chunks_mut::<16>();
+    for (g, bytes) in groups.iter().enumerate() {
+        // Bytes h*32 + i .. +16 (h = g/2, i = 16*(g%2)) hold elements h*128 + 32j + i .. +16
+        // at shift 2j; in runs of 16 that is run 8h + g%2 + 2j.
+        let run = 8 * (g / 2) + g % 2;
+        let v: V = load16(bytes);
+        expand16(v.shl2_u8().and(mask), table, &mut runs[run]);
+        expand16(v.and(mask), table, &mut runs[run + 2]);
+        expand16(v.shr_u8::<2>().and(mask), table, &mut runs[run + 4]);
+        expand16(v.shr_u8::<4>().and(mask), table, &mut runs[run + 6]);
+    }
+}
+
+/// QK256 blocks (64 bytes → 256 values), `out = w × scale`.
+#[inline(always)]
+pub(crate) fn qk256<V: V128>(data: &[u8], scale: f32, out: &mut [f32]) {
+    let table = weights::<V>().mul_f32(scale);
+    let (blocks, _) = data.as_chunks::<64>();
+    let (outs, _) = out.as_chunks_mut::<256>();
+    for (codes, out) in blocks.iter().zip(outs) {
+        qk256_block(codes, table, out);
+    }
+}
+
+/// BitNet32F16 blocks (10 bytes → 32 values), `out = w × d`.
+#[inline(always)]
+pub(crate) fn bitnet32f16<V: V128>(data: &[u8], out: &mut [f32]) {
+    let w = weights::<V>();
+    let (blocks, _) = data.as_chunks::<10>();
+    let (outs, _) = out.as_chunks_mut::<32>();
+    for (block, out) in blocks.iter().zip(outs) {
+        let [c0, c1, c2, c3, c4, c5, c6, c7, d0, d1] = *block;
+        let table = w.mul_f32(block_scale([d0, d1]));
+        // Element e is in byte e%8 at shift 2*(e/8). Shifting the whole u64 moves bits across
+        // bytes, but the 0x0C mask keeps only bits 2..4 of each byte, which come from that byte.
+        let b = u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]);
+        let (runs, _) = out.as_chunks_mut::<16>();
+        let first = V::u64x2((b << 2) & CODE_X4_U64, b & CODE_X4_U64);
+        expand16(first, table, &mut runs[0]);
+        let second = V::u64x2((b >> 2) & CODE_X4_U64, (b >> 4) & CODE_X4_U64);
+        expand16(second, table, &mut runs[1]);
+    }
+}
+
+/// TQ2_0 blocks (66 bytes → 256 values), `out = w × d`.
+#[inline(always)]
+pub(crate) fn tq2_0<V: V128>(data: &[u8], out: &mut [f32]) {
+    let w = weights::<V>();
+    let (blocks, _) = data.as_chunks::<66>();
+    let (outs, _) = out.as_chunks_mut::<256>();
+    for (block, out) in blocks.iter().zip(outs) {
+        let [codes @ .., d0, d1] = block;
+        qk256_block(codes, w.mul_f32(block_scale([*d0, *d1])), out);
+    }
+}

@@ -1,0 +1,152 @@
+//! The values of a tensor, for every type this crate decodes (F32, F16, and the ternary formats
+//! with their scales): whole, or a bounded chunk at a time for outputs of any size.
+
+use bitnet_gguf::ggml_type;
+use half::f16;
+
+use super::{DecodeError, Model, ModelError, TernaryTensor};
+use crate::kernels::Kernel;
+
+/// Where a tensor's values come from: checked data, ready to decode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Values<'a> {
+    /// A ternary tensor, decoded by a kernel.
+    Ternary(TernaryTensor<'a>),
+    /// Little-endian `f32` values.
+    F32(&'a [u8]),
+    /// Little-endian IEEE `f16` values, converted exactly.
+    F16(&'a [u8]),
+}
+
+impl Values<'_> {
+    /// How many values there are.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Ternary(t) => t.len(),
+            Values::F32(d) => d.len() / 4,
+            Values::F16(d) => d.len() / 2,
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All the values, row-major, without row padding.
+    pub fn to_vec(&self, kernel: Kernel) -> Result<Vec<f32>, ModelError> {
+        // The data is there, so the output is bounded by 16 values per byte of it.
+        if let Values::Ternary(t) = self {
+            let mut out = vec![0.0f32; t.len()];
+            t.dequantize(kernel, &mut out)
+                .map_err(|source| ModelError::Format {
+                    tensor: t.name.to_owned(),
+                    source,
+                })?;
+            return Ok(out);
+        }
+        let mut out = Vec::with_capacity(self.len());
+        self.for_each_chunk(kernel, usize::MAX, |chunk| {
+            out.extend_from_slice(chunk);
+            Ok::<(), ModelError>(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `emit` with consecutive slices of the values, in order, each at most `max_values`
+    /// long where the format allows (a padded ternary row is decoded whole, so a single row of
+    /// N values makes a chunk of N). Memory stays bounded by the chunk, whatever the tensor.
+    pub fn for_each_chunk<E: From<ModelError>>(
+        &self,
+        kernel: Kernel,
+        max_values: usize,
+        mut emit: impl FnMut(&[f32]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let max_values = max_values.max(1);
+        let mut buf = Vec::new();
+        match *self {
+            Values::Ternary(t) => {
+                if t.is_empty() {
+                    return Ok(());
+                }
+                // Without row padding the blocks are one contiguous stream, so the tensor can be
+                // decoded as one-block rows: chunks stay small even when a single row is huge.
+                let block = t.format.block_elems();
+                let (rows, cols) = if t.cols % block == 0 {
+                    (t.rows * (t.cols / block), block)
+                } else {
+                    (t.rows, t.cols)
+                };
+                let row_bytes = t.data.len() / rows;
+                let chunk_rows = (max_values / cols).max(1);
+                for rows_data in t.data.chunks(chunk_rows.saturating_mul(row_bytes)) {
+                    let n = rows_data.len() / row_bytes;
+                    buf.resize(n * cols, 0.0);
+                    kernel
+                        .dequantize(t.format, rows_data, n, cols, t.scale, &mut buf)
+                        .map_err(|source| ModelError::Format {
+                            tensor: t.name.to_owned(),
+                            source,
+                        })?;
+                    emit(&buf)?;
+                }
+            }
+            Values::F32(data) => {
+                for chunk in data.chunks(max_values.saturating_mul(4)) {
+                    buf.clear();
+                    let (values, _) = chunk.as_chunks::<4>();
+                    buf.extend(values.iter().map(|v| f32::from_le_bytes(*v)));
+                    emit(&buf)?;
+                }
+            }
+            Values::F16(data) => {
+                for chunk in data.chunks(max_values.saturating_mul(2)) {
+                    buf.clear();
+                    let (values, _) = chunk.as_chunks::<2>();
+                    buf.extend(values.iter().map(|v| f16::from_le_bytes(*v).to_f32()));
+                    emit(&buf)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Model<'a> {
+    /// The values of tensor `index`, checked and ready to decode: F32, F16, or a ternary tensor
+    /// with its scale.
+    pub fn values(&self, index: usize) -> Result<Values<'a>, DecodeError> {
+        if let Some(t) = self.ternary(index)? {
+            return Ok(Values::Ternary(t));
+        }
+        let gguf = self.gguf();
+        let Some(t) = gguf.tensors().get(index) else {
+            return Err(DecodeError::NoSuchTensor {
+                name: format!("#{index}"),
+                count: gguf.tensors().len(),
+                names: Vec::new(),
+            });
+        };
+        let data = |size: Option<u64>| -> Result<&'a [u8], DecodeError> {
+            let size = size.ok_or_else(|| bitnet_gguf::GgufError::ByteSizeOverflow {
+                tensor: t.name.to_owned(),
+                ne: t.ne().to_vec(),
+            })?;
+            Ok(gguf.tensor_bytes(t, size)?)
+        };
+        match t.ggml_type {
+            ggml_type::F32 => Ok(Values::F32(data(t.byte_size())?)),
+            ggml_type::F16 => Ok(Values::F16(data(t.byte_size())?)),
+            _ => Err(DecodeError::Unsupported {
+                tensor: t.name.to_owned(),
+                type_name: t.type_info().name(),
+            }),
+        }
+    }
+
+    /// All values of tensor `index`, row-major, without row padding.
+    pub fn decode(&self, index: usize, kernel: Kernel) -> Result<Vec<f32>, DecodeError> {
+        Ok(self.values(index)?.to_vec(kernel)?)
+    }
+}

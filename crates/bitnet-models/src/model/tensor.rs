@@ -1,0 +1,168 @@
+//! Resolving a ternary tensor: its format, its exact data, its shape and its scale, so that
+//! callers decode, scan or convert it without looking anything up themselves.
+
+use bitnet_gguf::{ggml_type, GgufError, TensorInfo};
+
+use super::{Model, ModelError};
+use crate::format::{FormatError, TernaryFormat};
+use crate::kernels::Kernel;
+use crate::scan::{scan, ScanReport};
+
+/// A ternary tensor, resolved: everything [`Kernel::dequantize`] needs, checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TernaryTensor<'a> {
+    /// The tensor's name.
+    pub name: &'a str,
+    /// Its format (an I2_S flavor, or TQ2_0).
+    pub format: TernaryFormat,
+    /// Its data: exactly `format.tensor_bytes(rows, cols)` bytes.
+    pub data: &'a [u8],
+    /// Rows: the product of `ne[1..]`.
+    pub rows: usize,
+    /// Columns: `ne[0]`.
+    pub cols: usize,
+    /// The tensor scale the kernels take: QK256's `.scale` sibling (1.0 without one), exactly
+    /// 1.0 for formats whose blocks carry their own scale.
+    pub scale: f32,
+    /// Absolute offset of the data in the file.
+    pub offset: u64,
+}
+
+impl TernaryTensor<'_> {
+    /// The number of values: `rows × cols` (which fits: the data holds at least a quarter byte
+    /// per value).
+    pub fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Whether the tensor has no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All values, row-major, into `out` (exactly [`TernaryTensor::len`] long).
+    pub fn dequantize(&self, kernel: Kernel, out: &mut [f32]) -> Result<(), FormatError> {
+        kernel.dequantize(
+            self.format,
+            self.data,
+            self.rows,
+            self.cols,
+            self.scale,
+            out,
+        )
+    }
+
+    /// Reserved codes, non-finite block scales and bad padding (offsets relative to the data).
+    pub fn scan(&self) -> Result<ScanReport, FormatError> {
+        scan(self.format, self.data, self.rows, self.cols)
+    }
+
+    /// The scan's facts as findings, with absolute offsets.
+    pub fn scan_findings(&self) -> Result<Vec<ModelError>, ModelError> {
+        let report = self.scan().map_err(|source| ModelError::Format {
+            tensor: self.name.to_owned(),
+            source,
+        })?;
+        let tensor = || self.name.to_owned();
+        let mut findings = Vec::new();
+        if let Some(first) = report.first_reserved_byte {
+            findings.push(ModelError::ReservedCodes {
+                tensor: tensor(),
+                count: report.reserved_codes,
+                offset: self.offset + first,
+            });
+        }
+        if let Some(block) = report.first_non_finite_block {
+            let format = self.format;
+            findings.push(ModelError::NonFiniteBlockScales {
+                tensor: tensor(),
+                count: report.non_finite_scales,
+                offset: self.offset
+                    + block * format.block_bytes() as u64
+                    + format.code_bytes() as u64,
+            });
+        }
+        if let Some(first) = report.first_bad_padding_byte {
+            findings.push(ModelError::BadPadding {
+                tensor: tensor(),
+                count: report.bad_padding_codes,
+                offset: self.offset + first,
+            });
+        }
+        Ok(findings)
+    }
+}
+
+/// The name of the `.scale` sibling of `name` (`blk.0.attn_q.weight` → `blk.0.attn_q.scale`).
+pub fn scale_sibling_name(name: &str) -> Option<String> {
+    name.strip_suffix(".weight")
+        .map(|base| format!("{base}.scale"))
+}
+
+impl<'a> Model<'a> {
+    /// Tensor `index` resolved as a ternary tensor, `None` when it is of another type. Fails
+    /// when its flavor cannot be decided, its scale sibling is bad, or its data is not all in
+    /// the file.
+    pub fn ternary(&self, index: usize) -> Result<Option<TernaryTensor<'a>>, ModelError> {
+        let Some(format) = self.ternary_format(index)? else {
+            return Ok(None);
+        };
+        let gguf = self.gguf();
+        let t = &gguf.tensors()[index];
+        let scale = match format {
+            TernaryFormat::Qk256 => self.qk256_scale(index)?,
+            _ => 1.0,
+        };
+        let overflow = || GgufError::ByteSizeOverflow {
+            tensor: t.name.to_owned(),
+            ne: t.ne().to_vec(),
+        };
+        let rows = t.rows().ok_or_else(|| GgufError::ElementCountOverflow {
+            tensor: t.name.to_owned(),
+            ne: t.ne().to_vec(),
+        })?;
+        let size = format.tensor_bytes(rows, t.cols()).ok_or_else(overflow)?;
+        let data = gguf.tensor_bytes(t, size)?;
+        let usize_of = |v: u64| usize::try_from(v).map_err(|_| overflow());
+        Ok(Some(TernaryTensor {
+            name: t.name,
+            format,
+            data,
+            rows: usize_of(rows)?,
+            cols: usize_of(t.cols())?,
+            scale,
+            offset: gguf.tensor_start(index).unwrap_or(u64::MAX),
+        }))
+    }
+
+    /// The `.scale` sibling of tensor `index`, if the file has one: its index and info.
+    pub fn scale_sibling(&self, index: usize) -> Option<(usize, &TensorInfo<'a>)> {
+        let name = scale_sibling_name(self.gguf().tensors().get(index)?.name)?;
+        self.gguf().tensor(&name)
+    }
+
+    /// The QK256 scale of tensor `index`: its `<base>.scale` sibling (F32, shape `[1]`, finite),
+    /// or 1.0 when there is none.
+    pub fn qk256_scale(&self, index: usize) -> Result<f32, ModelError> {
+        let Some((si, s)) = self.scale_sibling(index) else {
+            return Ok(1.0);
+        };
+        if s.ggml_type != ggml_type::F32 || s.ne() != [1] {
+            return Err(ModelError::ScaleShape {
+                tensor: s.name.to_owned(),
+                type_name: s.type_info().name(),
+                ne: s.ne().to_vec(),
+            });
+        }
+        let bytes = self.gguf().tensor_bytes(s, 4)?;
+        let value = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        if !value.is_finite() {
+            return Err(ModelError::ScaleNotFinite {
+                tensor: s.name.to_owned(),
+                offset: self.gguf().tensor_start(si).unwrap_or(u64::MAX),
+                value,
+            });
+        }
+        Ok(value)
+    }
+}
