@@ -395,23 +395,18 @@ fn read_array<'a>(c: &mut Cursor<'a>, key: &str) -> Result<Array<'a>, GgufError>
         Some(_) => {
             c.take(min_bytes, "array elements")?;
         }
-        None => {
-            match skip_strings(c.rest(), count) {
-                Ok(len) => {
-                    c.take(len as u64, "array elements")?;
-                }
-                Err(at) => {
-                    c.take(at as u64, "array elements")?;
-                    // The cursor re-reads the bad element and names the precise error; the
-                    // fallback below is never reached.
-                    let (_, offset) = c.str("string value")?;
-                    return Err(GgufError::InvalidUtf8 {
-                        what: "string value",
-                        offset,
-                    });
+        None => match string_run(c.rest(), count) {
+            Some(len) => {
+                c.take(len as u64, "array elements")?;
+            }
+            // Not one valid run: read the strings one by one, which either names the first bad
+            // one precisely or, where only a length byte broke the run, reads them all.
+            None => {
+                for _ in 0..count {
+                    c.str("string value")?;
                 }
             }
-        }
+        },
     }
     let len = c.pos() - start.pos();
     let raw = start.clone().take(len, "array elements")?;
@@ -422,24 +417,32 @@ fn read_array<'a>(c: &mut Cursor<'a>, key: &str) -> Result<Array<'a>, GgufError>
     })
 }
 
-/// Walks `count` GGUF strings at the start of `bytes`: `Ok(bytes they occupy)`, or
-/// `Err(offset of the first one that is too long, truncated or not UTF-8)`. This is the hot loop
-/// of a tokenizer's vocabulary, so it works on the slice directly.
-fn skip_strings(bytes: &[u8], count: u64) -> Result<usize, usize> {
+/// The bytes `count` GGUF strings at the start of `bytes` occupy, when each is within the limit,
+/// within `bytes`, and valid UTF-8; `None` otherwise, or when this fast path cannot tell.
+///
+/// This is the hot loop of a tokenizer's vocabulary (32,000 short strings), so it first walks the
+/// lengths and then validates the whole run, lengths included, as UTF-8 in one SIMD pass. That
+/// is the same as validating each string on its own when every length byte is ASCII (below
+/// 0x80): an ASCII byte is never part of a multi-byte sequence, so no sequence can start in one
+/// string and end in the next. A run with a longer string falls back to the slow path.
+fn string_run(bytes: &[u8], count: u64) -> Option<usize> {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
     let mut at = 0usize;
+    let mut length_bits = 0u64;
     for _ in 0..count {
-        let s = bytes
-            .get(at..)
-            .and_then(|r| r.split_first_chunk::<8>())
-            .and_then(|(len, r)| {
-                let len = u64::from_le_bytes(*len);
-                r.get(..usize::try_from(len).ok().filter(|&l| l as u64 <= MAX_LEN)?)
-            })
-            .filter(|s| s.is_ascii() || std::str::from_utf8(s).is_ok())
-            .ok_or(at)?;
-        at += 8 + s.len();
+        let (len, rest) = bytes.get(at..)?.split_first_chunk::<8>()?;
+        let len = u64::from_le_bytes(*len);
+        if len > MAX_LEN || len > rest.len() as u64 {
+            return None;
+        }
+        length_bits |= len;
+        at += 8 + len as usize;
     }
-    Ok(at)
+    if length_bits & HIGH_BITS != 0 {
+        return None;
+    }
+    simdutf8::basic::from_utf8(bytes.get(..at)?).ok()?;
+    Some(at)
 }
 
 fn read_tensor_info<'a>(c: &mut Cursor<'a>) -> Result<TensorInfo<'a>, GgufError> {
