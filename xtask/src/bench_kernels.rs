@@ -1,15 +1,25 @@
 //! `cargo xtask bench-kernels [--json] [--quick]`: every available dequantization kernel × every
-//! ternary format × {65,536; 16,777,216} output elements, against an f32 fill of the same length.
+//! ternary format × {65,536; 16,777,216} output elements, against two baselines that write the
+//! same `f32` output and read nothing (docs/xtask.md).
+//!
+//! - `fill`: `slice::fill` with a value that is not a byte pattern (so not `memset`), compiled
+//!   for the default target features — what plain code gets.
+//! - `limit`: [`Kernel::fill`] of the best kernel: the widest store this CPU has, non-temporal
+//!   for outputs of at least `STREAM_MIN_BYTES` (as the kernels are) — the physical limit of
+//!   writing the output. A kernel at `vs limit` 1.00 runs at store bandwidth.
+//!
+//! A `store` row times the limit's stores without the non-temporal hint, paired with the limit:
+//! its `vs limit` below 1 is what streaming gains at that size.
+//!
+//! Both baselines are timed in alternation with each kernel, and `vs fill` / `vs limit` are the
+//! ratios of those paired medians (above 1: the kernel is faster); the baseline rows show the
+//! median over all pairs. The scan rows time `bitnet_models::scan` over the same data (input
+//! bytes only).
 //!
 //! Timing is hand-rolled (`Instant` + `black_box`, median of several repetitions): enough to
-//! compare kernels with each other and with the fill on one machine, not a statistics suite.
-//! The xtask normally runs in the dev profile, so a debug build re-runs itself through
-//! `cargo run --release` first: kernels, fill and timing loop are then all optimized alike.
-//!
-//! The fill baseline is `slice::fill` with a value that is not a byte pattern (so not `memset`),
-//! compiled for the default target features: the speed of writing the same `f32` output with no
-//! input to read. It is timed in alternation with each kernel, and `vs fill` is the ratio of
-//! those paired medians; the fill row shows the median over all pairs. The scan rows time `bitnet_models::scan` over the same data (input bytes only).
+//! compare kernels with each other and with the baselines on one machine, not a statistics
+//! suite. The xtask normally runs in the dev profile, so a debug build re-runs itself through
+//! `cargo run --release` first: kernels, baselines and timing loop are then all optimized alike.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -63,6 +73,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
 
+    let limit_kernel = Kernel::best();
     let mut rows = Vec::new();
     for elements in SIZES {
         let plan = Plan::new(elements, args.quick);
@@ -72,7 +83,22 @@ pub fn run(args: Args) -> Result<()> {
             fill_out.fill(black_box(1.5));
             black_box(&mut fill_out);
         };
-        let mut fill_times = Vec::new();
+        let mut limit_out = vec![0.0f32; elements];
+        let mut limit = || {
+            limit_kernel.fill(&mut limit_out, black_box(1.5));
+            black_box(&mut limit_out);
+        };
+        let (mut fill_times, mut limit_times) = (Vec::new(), Vec::new());
+        // The same widest stores without non-temporal hints: what streaming is worth.
+        let mut store_out = vec![0.0f32; elements];
+        let mut store = || {
+            limit_kernel.fill_with(&mut store_out, black_box(1.5), false);
+            black_box(&mut store_out);
+        };
+        let [store_time, limit_time] = plan.measure_together([&mut store, &mut limit]);
+        let mut store_row = Row::new("store", limit_kernel.name(), None, elements, store_time);
+        store_row.vs_limit = Some(limit_time.as_secs_f64() / store_time.as_secs_f64());
+        drop(store_out);
 
         for format in TernaryFormat::ALL {
             let data = bench_data(format, elements);
@@ -84,7 +110,7 @@ pub fn run(args: Args) -> Result<()> {
                 kernel
                     .dequantize(format, &data, tensor_rows, COLS, scale, &mut out)
                     .with_context(|| format!("{} {}", kernel.name(), format.name()))?;
-                let (fill_time, time) = plan.measure_against(&mut fill, || {
+                let mut run = || {
                     let result = kernel.dequantize(
                         format,
                         black_box(&data),
@@ -95,10 +121,14 @@ pub fn run(args: Args) -> Result<()> {
                     );
                     black_box(result.is_ok());
                     black_box(&mut out);
-                });
+                };
+                let [fill_time, limit_time, time] =
+                    plan.measure_together([&mut fill, &mut limit, &mut run]);
                 fill_times.push(fill_time);
+                limit_times.push(limit_time);
                 let mut row = Row::new("dequantize", kernel.name(), Some(format), elements, time);
                 row.vs_fill = Some(fill_time.as_secs_f64() / time.as_secs_f64());
+                row.vs_limit = Some(limit_time.as_secs_f64() / time.as_secs_f64());
                 if kernel.kind() == KernelKind::Scalar {
                     scalar = Some(time);
                 }
@@ -110,13 +140,13 @@ pub fn run(args: Args) -> Result<()> {
             });
             rows.push(Row::new("scan", "scan", Some(format), elements, time));
         }
-        fill_times.sort();
-        let fill_row = Row::new(
-            "fill",
-            "fill",
+        let fill_row = Row::new("fill", "fill", None, elements, median(&mut fill_times));
+        let limit_row = Row::new(
+            "limit",
+            limit_kernel.name(),
             None,
             elements,
-            fill_times[fill_times.len() / 2],
+            median(&mut limit_times),
         );
         let at = rows.len()
             - rows
@@ -124,7 +154,7 @@ pub fn run(args: Args) -> Result<()> {
                 .rev()
                 .take_while(|r| r.elements == elements)
                 .count();
-        rows.insert(at, fill_row);
+        rows.splice(at..at, [fill_row, store_row, limit_row]);
     }
 
     if args.json {
@@ -194,25 +224,23 @@ impl Plan {
         median(&mut times)
     }
 
-    /// Median times of one call of `baseline` and of `f`, timed in alternation so that both
-    /// see the same machine (other processes, frequency) and their ratio is meaningful.
-    fn measure_against(
-        &self,
-        mut baseline: impl FnMut(),
-        mut f: impl FnMut(),
-    ) -> (Duration, Duration) {
-        baseline();
-        f();
-        let (mut base_times, mut times) = (Vec::new(), Vec::new());
-        for _ in 0..self.reps {
-            base_times.push(self.time(&mut baseline));
-            times.push(self.time(&mut f));
+    /// Median times of one call of each of `fs`, timed in alternation so that all see the same
+    /// machine (other processes, frequency) and their ratios are meaningful.
+    fn measure_together<const N: usize>(&self, mut fs: [&mut dyn FnMut(); N]) -> [Duration; N] {
+        for f in fs.iter_mut() {
+            f(); // warm up: page faults, caches, frequency
         }
-        (median(&mut base_times), median(&mut times))
+        let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::new());
+        for _ in 0..self.reps {
+            for (f, times) in fs.iter_mut().zip(times.iter_mut()) {
+                times.push(self.time(f));
+            }
+        }
+        times.map(|mut t| median(&mut t))
     }
 
     /// Time of one call of `f`, averaged over `self.calls` calls.
-    fn time(&self, f: &mut impl FnMut()) -> Duration {
+    fn time(&self, f: &mut dyn FnMut()) -> Duration {
         let start = Instant::now();
         for _ in 0..self.calls {
             f();
@@ -264,6 +292,7 @@ struct Row {
     elements: usize,
     time: Duration,
     vs_fill: Option<f64>,
+    vs_limit: Option<f64>,
     vs_scalar: Option<f64>,
 }
 
@@ -282,6 +311,7 @@ impl Row {
             elements,
             time,
             vs_fill: None,
+            vs_limit: None,
             vs_scalar: None,
         }
     }
@@ -304,6 +334,9 @@ impl Row {
         if let Some(ratio) = self.vs_fill {
             object["vs_fill"] = ratio.into();
         }
+        if let Some(ratio) = self.vs_limit {
+            object["vs_limit"] = ratio.into();
+        }
         if let Some(ratio) = self.vs_scalar {
             object["vs_scalar"] = ratio.into();
         }
@@ -313,13 +346,21 @@ impl Row {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<10} {:<8} {:<12} {:>10} {:>10} {:>12} {:>9} {:>9}",
-        "op", "kernel", "flavor", "elements", "Gelem/s", "median", "vs fill", "vs scalar"
+        "{:<10} {:<8} {:<12} {:>10} {:>10} {:>12} {:>9} {:>9} {:>9}",
+        "op",
+        "kernel",
+        "flavor",
+        "elements",
+        "Gelem/s",
+        "median",
+        "vs fill",
+        "vs limit",
+        "vs scalar"
     );
     let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
     for row in rows {
         println!(
-            "{:<10} {:<8} {:<12} {:>10} {:>10.2} {:>12} {:>9} {:>9}",
+            "{:<10} {:<8} {:<12} {:>10} {:>10.2} {:>12} {:>9} {:>9} {:>9}",
             row.op,
             row.kernel,
             row.format.map_or("-", TernaryFormat::name),
@@ -327,6 +368,7 @@ fn print_table(rows: &[Row]) {
             row.gelem_per_s(),
             format!("{:.1?}", row.time),
             ratio(row.vs_fill),
+            ratio(row.vs_limit),
             ratio(row.vs_scalar),
         );
     }

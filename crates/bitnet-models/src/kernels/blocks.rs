@@ -1,7 +1,7 @@
 //! What the SIMD kernels share: the [`Blocks`] trait each implements, the driver
 //! [`run_blocks`] that cuts a tensor into streams of whole blocks, and the opaque code weights.
 
-use super::{code_weight, STREAM_MIN_BYTES};
+use super::code_weight;
 use crate::format::TernaryFormat;
 
 /// The weights of codes 0..4, hidden from the optimizer so that the products `w × s` that the
@@ -19,7 +19,7 @@ pub(crate) fn opaque_weights() -> [f32; 4] {
 /// tensor into such streams and handles the padded last block of each row.
 ///
 /// In every method `data.len() / block_bytes == out.len() / block_elems`, both exact. `stream`
-/// asks for non-temporal stores (see [`STREAM_MIN_BYTES`](super::STREAM_MIN_BYTES)); a kernel may ignore it.
+/// asks for non-temporal stores (see [`super::STREAM_MIN_BYTES`]); a kernel may ignore it.
 pub(crate) trait Blocks: Copy {
     /// QK256 blocks (64 bytes → 256 values), `out = w × scale`.
     fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool);
@@ -27,6 +27,8 @@ pub(crate) trait Blocks: Copy {
     fn bitnet32f16(self, data: &[u8], out: &mut [f32], stream: bool);
     /// TQ2_0 blocks (66 bytes → 256 values), `out = w × d`.
     fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool);
+    /// `value` in every element, with the same stores as the kernels: the limit they approach.
+    fn fill(self, out: &mut [f32], value: f32, stream: bool);
 }
 
 /// Run a block kernel over a checked `rows × cols` tensor.
@@ -42,7 +44,7 @@ pub(crate) fn run_blocks<K: Blocks>(
     if rows == 0 || cols == 0 {
         return;
     }
-    let stream = out.len().saturating_mul(4) >= STREAM_MIN_BYTES;
+    let stream = super::streams(out.len());
     let blocks = |data: &[u8], out: &mut [f32], stream: bool| match format {
         TernaryFormat::Qk256 => kernel.qk256(data, scale, out, stream),
         TernaryFormat::BitNet32F16 => kernel.bitnet32f16(data, out, stream),

@@ -246,6 +246,25 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// Writes `value` to every element of `out` with this kernel's own stores (its widest
+    /// vector; non-temporal from [`STREAM_MIN_BYTES`] where the kernel streams) and reads
+    /// nothing: the store-bandwidth limit its dequantization can at best reach.
+    /// `cargo xtask bench-kernels` reports each kernel against the widest of these.
+    pub fn fill(self, out: &mut [f32], value: f32) {
+        self.fill_with(out, value, streams(out.len()));
+    }
+
+    /// [`Kernel::fill`] with non-temporal stores on or off whatever the length (where the
+    /// kernel has them: AVX2, AVX-512), so a benchmark can show what streaming is worth.
+    pub fn fill_with(self, out: &mut [f32], value: f32, non_temporal: bool) {
+        match self.imp {
+            Imp::Scalar => out.fill(value),
+            Imp::Simd(simd) => simd.fill(out, value, non_temporal),
+        }
+    }
+}
+
 impl fmt::Display for Kernel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -258,6 +277,50 @@ impl fmt::Display for Kernel {
 /// An output this size does not stay in the last-level cache anyway, and a streaming store
 /// skips reading each output line before overwriting it (4 output bytes per element against
 /// about a quarter byte of input). Smaller outputs use ordinary stores, so whoever reads them
-/// next finds them in cache. On the development machine the gain at 64 MiB was small (a few
-/// percent, within run-to-run noise); the bits written are the same either way.
+/// next finds them in cache. The bits written are the same either way. `cargo xtask
+/// bench-kernels` shows what it is worth in its `store` row (the same stores without the hint):
+/// on the development machine (AMD EPYC, 32 MiB L3, AVX-512) 16 Mi values took 2.0–2.1 ms with
+/// plain stores and 1.7–1.8 ms with non-temporal ones.
 pub const STREAM_MIN_BYTES: usize = 32 << 20;
+
+/// Whether an output of `len` values is written with non-temporal stores.
+fn streams(len: usize) -> bool {
+    len.saturating_mul(4) >= STREAM_MIN_BYTES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kernel's fill writes exactly `value` everywhere, with and without streaming, for
+    /// lengths around every vector width and at any start alignment.
+    #[test]
+    fn fill_writes_every_element() {
+        let values = [1.5f32, -0.0, f32::from_bits(0x7fc0_1234)];
+        for kernel in Kernel::available() {
+            for non_temporal in [false, true] {
+                for len in (0..70).chain([4099]) {
+                    for skip in 0..4 {
+                        for value in values {
+                            let mut buf = vec![f32::from_bits(0xdead_beef); len + skip + 3];
+                            kernel.fill_with(&mut buf[skip..skip + len], value, non_temporal);
+                            for (i, v) in buf.iter().enumerate() {
+                                let inside = (skip..skip + len).contains(&i);
+                                let want = if inside {
+                                    value
+                                } else {
+                                    f32::from_bits(0xdead_beef)
+                                };
+                                assert_eq!(
+                                    v.to_bits(),
+                                    want.to_bits(),
+                                    "{kernel} len {len} at {i}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -28,4 +28,8 @@ impl Simd {
     ) {
         match self {}
     }
+
+    pub(crate) fn fill(self, _out: &mut [f32], _value: f32, _stream: bool) {
+        match self {}
+    }
 }

@@ -126,3 +126,14 @@ pub(crate) fn tq2_0<V: V128>(data: &[u8], out: &mut [f32]) {
         qk256_block(codes, w.mul_f32(block_scale([*d0, *d1])), out);
     }
 }
+
+/// `value` in every element, with the same 128-bit stores as the kernels.
+#[inline(always)]
+pub(crate) fn fill<V: V128>(out: &mut [f32], value: f32) {
+    let v = V::f32x4([value; 4]);
+    let (runs, rest) = out.as_chunks_mut::<4>();
+    for run in runs {
+        v.store(run);
+    }
+    rest.fill(value);
+}

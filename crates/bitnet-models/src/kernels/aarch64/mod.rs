@@ -1,7 +1,7 @@
 //! The AArch64 kernel: NEON, little-endian only, running the shared 128-bit algorithm of
 //! `vector128.rs`.
 
-use super::blocks::run_blocks;
+use super::blocks::{run_blocks, Blocks};
 use super::KernelKind;
 use crate::format::TernaryFormat;
 
@@ -40,6 +40,13 @@ impl Simd {
     ) {
         match self {
             Simd::Neon(token) => run_blocks(token, format, data, rows, cols, scale, out),
+        }
+    }
+
+    /// `value` in every element, with the kernel's own stores (see `Kernel::fill`).
+    pub(crate) fn fill(self, out: &mut [f32], value: f32, stream: bool) {
+        match self {
+            Simd::Neon(token) => token.fill(out, value, stream),
         }
     }
 }

@@ -36,6 +36,10 @@ impl Blocks for Neon {
     fn tq2_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
         vector128::tq2_0::<Vec128>(data, out);
     }
+
+    fn fill(self, out: &mut [f32], value: f32, _stream: bool) {
+        vector128::fill::<Vec128>(out, value);
+    }
 }
 
 /// A NEON register, seen as bytes.

@@ -46,6 +46,17 @@ impl Blocks for Avx2 {
         }
     }
 
+    fn fill(self, out: &mut [f32], value: f32, stream: bool) {
+        // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
+        unsafe {
+            if stream {
+                fill::<true>(out, value)
+            } else {
+                fill::<false>(out, value)
+            }
+        }
+    }
+
     fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool) {
         // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
         unsafe {
@@ -194,5 +205,19 @@ unsafe fn tq2_0<const STREAM: bool>(data: &[u8], out: &mut [f32]) {
         let table = _mm256_mul_ps(w, broadcast_f16([*d0, *d1]));
         qk256_block::<STREAM>(codes, table, out);
     }
+    finish::<STREAM>();
+}
+
+/// # Safety
+///
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn fill<const STREAM: bool>(out: &mut [f32], value: f32) {
+    let v = _mm256_set1_ps(value);
+    let (runs, rest) = out.as_chunks_mut::<8>();
+    for run in runs {
+        store::<STREAM>(run, v);
+    }
+    rest.fill(value);
     finish::<STREAM>();
 }

@@ -1,7 +1,7 @@
 //! The x86-64 kernels: AVX2 and AVX-512F, each with F16C for the block scales. The two stay
 //! separate (not one algorithm over a vector trait): their index mappings differ with the width.
 
-use super::blocks::run_blocks;
+use super::blocks::{run_blocks, Blocks};
 use super::KernelKind;
 use crate::format::TernaryFormat;
 
@@ -45,6 +45,14 @@ impl Simd {
         match self {
             Simd::Avx2(token) => run_blocks(token, format, data, rows, cols, scale, out),
             Simd::Avx512(token) => run_blocks(token, format, data, rows, cols, scale, out),
+        }
+    }
+
+    /// `value` in every element, with the kernel's own stores (see `Kernel::fill`).
+    pub(crate) fn fill(self, out: &mut [f32], value: f32, stream: bool) {
+        match self {
+            Simd::Avx2(token) => token.fill(out, value, stream),
+            Simd::Avx512(token) => token.fill(out, value, stream),
         }
     }
 }
