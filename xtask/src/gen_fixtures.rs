@@ -1,15 +1,18 @@
 //! `cargo xtask gen-fixtures [--out DIR] [--check]`: writes the reference fixtures of SPEC §3
 //! and `checksums.txt`, or with `--check` compares what it would write with DIR.
 //!
-//! The bytes come from `bitnet_models::fixtures`, the same builder the tests call; this module
-//! only does the file system part, atomically (temp file in the same directory + rename).
+//! The bytes come from `bitnet_models::fixtures`, the same builder the tests call; the file
+//! system part (atomic writes, the check) is `crate::files`.
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use bitnet_models::fixtures::{all_files, sha256_hex, FIXTURE_DIR};
+
+use crate::files::{self, Mode, Status};
+
+/// What `--check` tells to run when a fixture is stale.
+const FIX: &str = "`cargo xtask gen-fixtures` (or scripts/regenerate-fixtures.sh)";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,70 +32,91 @@ pub fn run(args: Args) -> Result<()> {
     if args.check {
         return check(&dir, &files);
     }
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, bytes) in &files {
-        let path = dir.join(name);
-        let unchanged = fs::read(&path).ok().as_deref() == Some(&bytes[..]);
-        if !unchanged {
-            write_atomic(&path, bytes)?;
-        }
+    // The directory also holds the hand-written README.md: nothing in it is removed.
+    for entry in files::ensure(&dir, &files, &[], Mode::Write)? {
+        let bytes = entry.bytes.unwrap_or_default();
         println!(
             "{} {:>6} bytes  sha256 {}  {}",
-            if unchanged { "unchanged" } else { "wrote    " },
+            if matches!(entry.status, Status::Unchanged) {
+                "unchanged"
+            } else {
+                "wrote    "
+            },
             bytes.len(),
             sha256_hex(bytes),
-            path.display()
+            entry.path.display()
         );
     }
     Ok(())
 }
 
+/// `--check`: `Ok` when `dir` holds exactly `files`' bytes; otherwise a
+/// [`files::StaleFiles`] error naming each stale file.
 fn check(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
-    let mut stale = Vec::new();
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        match fs::read(&path) {
-            Ok(found) if found == *bytes => println!("ok       {}", path.display()),
-            Ok(_) => stale.push(format!(
-                "{}: differs from what gen-fixtures writes",
-                path.display()
-            )),
-            Err(e) => stale.push(format!("{}: {e}", path.display())),
+    let entries = files::ensure(dir, files, &[], Mode::Check)?;
+    for entry in &entries {
+        if matches!(entry.status, Status::Unchanged) {
+            println!("ok       {}", entry.path.display());
         }
     }
-    if stale.is_empty() {
-        return Ok(());
-    }
-    for line in &stale {
-        eprintln!("stale: {line}");
-    }
-    bail!(
-        "{} fixture file(s) out of date; run `cargo xtask gen-fixtures` (or scripts/regenerate-fixtures.sh) and review the diff",
-        stale.len()
-    )
+    files::fail_if_stale(&entries, "fixture", FIX)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees a partial file and a failure leaves the old file in place.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f =
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::files::StaleFiles;
+
+    /// A copy of the committed fixture directory.
+    fn committed_copy() -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::workspace_root().join(FIXTURE_DIR);
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
+        }
+        tmp
     }
-    result
+
+    #[test]
+    fn fixtures_are_up_to_date() {
+        let dir = crate::workspace_root().join(FIXTURE_DIR);
+        check(&dir, &all_files().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn check_passes_on_a_copy_and_names_a_tampered_fixture() {
+        let files = all_files().unwrap();
+        let tmp = committed_copy();
+        check(tmp.path(), &files).unwrap();
+
+        let tampered = tmp.path().join("qk256_3x300_seed43.gguf");
+        let mut bytes = fs::read(&tampered).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(&tampered, &bytes).unwrap();
+        let err = check(tmp.path(), &files).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("1 fixture file(s) out of date; run `cargo xtask gen-fixtures`"),
+            "{err}"
+        );
+        let stale = err.downcast::<StaleFiles>().unwrap();
+        assert_eq!(stale.files, [(tampered, "differs".to_owned())]);
+    }
+
+    #[test]
+    fn check_names_a_missing_fixture() {
+        let files = all_files().unwrap();
+        let tmp = committed_copy();
+        let missing = tmp.path().join(bitnet_models::fixtures::CHECKSUMS);
+        fs::remove_file(&missing).unwrap();
+        let stale = check(tmp.path(), &files)
+            .unwrap_err()
+            .downcast::<StaleFiles>()
+            .unwrap();
+        assert_eq!(stale.files, [(missing, "missing".to_owned())]);
+    }
 }

@@ -5,6 +5,7 @@
 
 mod bench_kernels;
 mod cross_test;
+mod files;
 mod fuzz;
 mod gen_fixtures;
 

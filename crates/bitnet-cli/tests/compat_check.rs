@@ -2,12 +2,13 @@
 
 mod common;
 
+use bitnet_testkit::fixtures;
 use common::*;
 use serde_json::Value;
 
 #[test]
 fn fixtures_pass() {
-    for name in FIXTURES {
+    for name in fixtures::names() {
         let path = fixture(name);
         let out = bin().arg("compat-check").arg(&path).assert().code(0);
         assert_eq!(

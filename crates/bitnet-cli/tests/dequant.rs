@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 
 use bitnet_models::{Kernel, Model};
+use bitnet_testkit::fixtures;
 use common::*;
 use half::f16;
 use serde_json::Value;
@@ -62,7 +63,7 @@ fn every_supported_type_matches_the_library() {
             "{tensor}"
         );
     }
-    for name in FIXTURES {
+    for name in fixtures::names() {
         let bytes = std::fs::read(fixture(name)).unwrap();
         let path = fixture(name);
         for tensor in ["blk.0.attn_q.weight", "blk.0.attn_norm.weight"] {

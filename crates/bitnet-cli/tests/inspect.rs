@@ -4,6 +4,7 @@
 
 mod common;
 
+use bitnet_testkit::fixtures;
 use common::*;
 use serde_json::{json, Value};
 
@@ -14,7 +15,7 @@ fn inspect_json(cmd: &mut assert_cmd::Command) -> Value {
 
 #[test]
 fn fixtures_pass_the_strict_gate() {
-    for name in FIXTURES {
+    for name in fixtures::names() {
         let path = fixture(name);
         let out = bin()
             .env("BITNET_STRICT_MODE", "1")

@@ -3,9 +3,8 @@
 use std::hint::black_box;
 
 use bitnet_gguf::Gguf;
+use bitnet_testkit::third_party::LLAMA_SPM_VOCAB as VOCAB;
 use criterion::{criterion_group, criterion_main, Criterion};
-
-static VOCAB: &[u8] = include_bytes!("../../../testdata/third-party/ggml-vocab-llama-spm.gguf");
 
 fn parse(c: &mut Criterion) {
     c.bench_function("parse vocab (32000 tokens)", |b| {

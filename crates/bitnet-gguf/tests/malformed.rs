@@ -1,14 +1,11 @@
 //! One test per kind of bad input: each asserts the error variant, not its message.
 
-mod common;
-
 use bitnet_gguf::{
     ggml_type, BuildError, DataError, Finding, Gguf, GgufError, GgufWarning, MetadataValue,
     Severity, Value, ValueType,
 };
-use common::Raw;
-
-static GGUF_PY: &[u8] = include_bytes!("../../../testdata/third-party/gguf-py-written.gguf");
+use bitnet_testkit::raw::Raw;
+use bitnet_testkit::third_party::GGUF_PY_WRITTEN as GGUF_PY;
 
 fn parse_err(bytes: &[u8]) -> GgufError {
     Gguf::parse(bytes).expect_err("parse must fail")

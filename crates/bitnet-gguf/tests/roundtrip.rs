@@ -108,21 +108,9 @@ fn model() -> impl Strategy<Value = (Vec<(String, MetadataValue)>, Option<u32>, 
         .prop_map(|(kvs, align, tensors)| (kvs.into_iter().collect(), align, tensors))
 }
 
-/// The case count from `PROPTEST_CASES` (CI can raise it), at most 8 under Miri; no failure
-/// files in the source tree.
-fn proptest_config() -> ProptestConfig {
-    let mut config = ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    if cfg!(miri) {
-        config.cases = config.cases.min(8);
-    }
-    config
-}
-
 proptest! {
-    #![proptest_config(proptest_config())]
+    // 256 cases (proptest's default), 8 under Miri; `PROPTEST_CASES` overrides.
+    #![proptest_config(bitnet_testkit::proptest::config(if cfg!(miri) { 8 } else { 256 }))]
 
     #[test]
     fn any_model_reads_back_equal((kvs, align, tensors) in model()) {

@@ -1,10 +1,8 @@
 //! Arrays of strings: the reader validates them as one run (the fast path) or one by one, and
 //! both must agree with validating each string on its own with the standard library.
 
-mod common;
-
 use bitnet_gguf::{Gguf, GgufError, Value};
-use common::Raw;
+use bitnet_testkit::raw::Raw;
 use proptest::prelude::*;
 
 /// A file with one key `k`, a STRING array of `items` (raw bytes, valid UTF-8 or not).
@@ -67,6 +65,9 @@ fn an_invalid_string_after_long_ones_is_named() {
 }
 
 proptest! {
+    // 256 cases (proptest's default); `PROPTEST_CASES` overrides.
+    #![proptest_config(bitnet_testkit::proptest::config(256))]
+
     /// Any strings: the file reads exactly when every string is UTF-8, and then reads back the
     /// same strings; otherwise the error names the first invalid one.
     #[test]

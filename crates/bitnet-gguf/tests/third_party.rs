@@ -2,9 +2,7 @@
 //! (`testdata/third-party/README.md`).
 
 use bitnet_gguf::{ggml_type, Gguf, Value, ValueType};
-
-static GGUF_PY: &[u8] = include_bytes!("../../../testdata/third-party/gguf-py-written.gguf");
-static VOCAB: &[u8] = include_bytes!("../../../testdata/third-party/ggml-vocab-llama-spm.gguf");
+use bitnet_testkit::third_party::{GGUF_PY_WRITTEN as GGUF_PY, LLAMA_SPM_VOCAB as VOCAB};
 
 #[test]
 fn gguf_py_scalars_have_exact_values() {

@@ -4,20 +4,13 @@
 use std::hint::black_box;
 
 use bitnet_models::{Kernel, Model};
+use bitnet_testkit::fixtures;
 use criterion::{criterion_group, criterion_main, Criterion};
-
-static QK256_4X256: &[u8] = include_bytes!("../../../ci/fixtures/qk256/qk256_4x256_seed42.gguf");
-static QK256_3X300: &[u8] = include_bytes!("../../../ci/fixtures/qk256/qk256_3x300_seed43.gguf");
-static BITNET32F16_2X64: &[u8] =
-    include_bytes!("../../../ci/fixtures/qk256/bitnet32f16_2x64_seed44.gguf");
 
 fn bench(c: &mut Criterion) {
     let kernel = Kernel::selected().expect("kernel");
-    for (name, bytes) in [
-        ("qk256_4x256", QK256_4X256),
-        ("qk256_3x300", QK256_3X300),
-        ("bitnet32f16_2x64", BITNET32F16_2X64),
-    ] {
+    for &(file_name, bytes) in fixtures::ALL {
+        let name = file_name.split("_seed").next().unwrap_or(file_name);
         c.bench_function(&format!("load+validate {name}"), |b| {
             b.iter(|| {
                 let model = Model::parse(black_box(bytes)).unwrap();

@@ -6,35 +6,24 @@ use bitnet_models::{
     detect_flavor, pack_bitnet32f16, pack_qk256, pack_tq2_0, scan, scan_reference, Flavor,
     FlavorError, FormatError, Kernel, KernelError, KernelKind, TernaryFormat,
 };
+use bitnet_testkit::rng::SplitMix64;
 use half::f16;
 use proptest::prelude::*;
 
-/// splitmix64: a small deterministic generator for test data.
-struct Rng(u64);
+/// `n` ternary weights (−1, 0, +1) from splitmix64.
+fn random_ternary(rng: &mut SplitMix64, n: usize) -> Vec<i8> {
+    (0..n).map(|_| (rng.next_u64() % 3) as i8 - 1).collect()
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn ternary(&mut self, n: usize) -> Vec<i8> {
-        (0..n).map(|_| (self.next() % 3) as i8 - 1).collect()
-    }
-
-    fn scales(&mut self, n: usize) -> Vec<f16> {
-        // Finite, non-zero, either sign: exponent field 1..=30.
-        (0..n)
-            .map(|_| {
-                let r = self.next() as u16;
-                let exp = 1 + (r >> 10) % 30;
-                f16::from_bits((r & 0x8000) | (exp << 10) | (r & 0x03FF))
-            })
-            .collect()
-    }
+/// `n` finite, non-zero f16 scales of either sign (exponent field 1..=30) from splitmix64.
+fn random_scales(rng: &mut SplitMix64, n: usize) -> Vec<f16> {
+    (0..n)
+        .map(|_| {
+            let r = rng.next_u64() as u16;
+            let exp = 1 + (r >> 10) % 30;
+            f16::from_bits((r & 0x8000) | (exp << 10) | (r & 0x03FF))
+        })
+        .collect()
 }
 
 /// The SPEC §2 layout of a format, written out independently of the crate.
@@ -155,7 +144,7 @@ fn block_geometry() {
 
 #[test]
 fn pack_round_trip_with_padding() {
-    let mut rng = Rng(42);
+    let mut rng = SplitMix64::new(42);
     for format in TernaryFormat::ALL {
         let elems = format.block_elems();
         for (rows, cols) in [
@@ -165,10 +154,10 @@ fn pack_round_trip_with_padding() {
             (4, 2 * elems + 7),
             (2, 300),
         ] {
-            let weights = rng.ternary(rows * cols);
+            let weights = random_ternary(&mut rng, rows * cols);
             let blocks = rows * cols.div_ceil(elems);
             let scales = if format.has_block_scale() {
-                rng.scales(blocks)
+                random_scales(&mut rng, blocks)
             } else {
                 vec![]
             };
@@ -594,19 +583,9 @@ fn format_strategy() -> impl Strategy<Value = TernaryFormat> {
     ]
 }
 
-/// The case count from `PROPTEST_CASES` (CI can raise it). Under Miri at most 4 cases, and no
-/// failure-persistence file (Miri isolates the tests from the file system).
-fn proptest_config() -> ProptestConfig {
-    let mut config = ProptestConfig::default();
-    if cfg!(miri) {
-        config.cases = config.cases.min(4);
-        config.failure_persistence = None;
-    }
-    config
-}
-
 proptest! {
-    #![proptest_config(proptest_config())]
+    // 256 cases (proptest's default), 4 under Miri; `PROPTEST_CASES` overrides.
+    #![proptest_config(bitnet_testkit::proptest::config(if cfg!(miri) { 4 } else { 256 }))]
 
     #[test]
     fn scan_matches_reference(
@@ -635,10 +614,10 @@ proptest! {
     fn pack_then_scan_is_clean(
         (format, rows, cols, seed) in (format_strategy(), 1usize..4, 1usize..600, any::<u64>()),
     ) {
-        let mut rng = Rng(seed);
-        let weights = rng.ternary(rows * cols);
+        let mut rng = SplitMix64::new(seed);
+        let weights = random_ternary(&mut rng, rows * cols);
         let blocks = rows * cols.div_ceil(format.block_elems());
-        let scales = if format.has_block_scale() { rng.scales(blocks) } else { vec![] };
+        let scales = if format.has_block_scale() { random_scales(&mut rng, blocks) } else { vec![] };
         let data = pack_any(format, &weights, rows, cols, &scales).unwrap();
         prop_assert!(scan(format, &data, rows, cols).unwrap().is_clean());
     }

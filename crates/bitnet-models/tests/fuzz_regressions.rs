@@ -10,6 +10,7 @@
 
 use bitnet_gguf::GgufError;
 use bitnet_models::{scan, scan_reference, Kernel, Model, TernaryFormat};
+use bitnet_testkit::kernel_input::KernelInput;
 
 /// `(file name, bytes)` for each named file of a directory under `fuzz/`.
 macro_rules! fuzz_files {
@@ -128,37 +129,14 @@ fn bits(values: &[f32]) -> Vec<u32> {
         .collect()
 }
 
-/// What `kernels_diff` does, decoding the input exactly as it does (the byte layout is
-/// documented in `fuzz/fuzz_targets/kernels_diff.rs`). Returns the scalar result.
+/// What `kernels_diff` does, decoding the input with the same codec
+/// (`bitnet_testkit::kernel_input`, which documents the byte layout). Returns the scalar result.
 fn replay_kernels(input: &[u8]) -> Result<Vec<f32>, bitnet_models::FormatError> {
-    const MAX_ROWS: u8 = 6;
-    const MAX_COLS: u16 = 3 * 256 + 40;
-    let mut header = [0u8; 11];
-    let n = input.len().min(header.len());
-    header[..n].copy_from_slice(&input[..n]);
-    let blocks = &input[n..];
-    let format = TernaryFormat::ALL[usize::from(header[0]) % TernaryFormat::ALL.len()];
-    let rows = usize::from(header[1] % (MAX_ROWS + 1));
-    let cols = usize::from(u16::from_le_bytes([header[2], header[3]]) % (MAX_COLS + 1));
-    let scale = if header[8] & 1 == 1 {
-        1.0
-    } else {
-        f32::from_bits(u32::from_le_bytes([
-            header[4], header[5], header[6], header[7],
-        ]))
-    };
-    let misalign = usize::from(header[9] % 16);
-    let size = format.tensor_bytes(rows as u64, cols as u64).unwrap() as usize;
-    let len = match header[10] % 8 {
-        1 => size + 1,
-        2 => size.saturating_sub(1),
-        _ => size,
-    };
-    let mut buf = vec![0u8; misalign + len];
-    for (b, v) in buf[misalign..].iter_mut().zip(blocks.iter().cycle()) {
-        *b = *v;
-    }
-    let data = &buf[misalign..];
+    let case = KernelInput::decode(input).case(&TernaryFormat::ALL, |format, rows, cols| {
+        format.tensor_bytes(rows as u64, cols as u64).unwrap() as usize
+    });
+    let (format, rows, cols, scale) = (case.format, case.rows, case.cols, case.scale);
+    let data = case.data.bytes();
 
     let mut want = vec![0.0f32; rows * cols];
     let reference = Kernel::scalar()

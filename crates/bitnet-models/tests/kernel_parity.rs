@@ -7,6 +7,7 @@ use std::io::Write;
 use std::sync::OnceLock;
 
 use bitnet_models::{Kernel, KernelKind, TernaryFormat};
+use bitnet_testkit::rng::SplitMix64;
 use proptest::prelude::*;
 
 const FORMATS: [TernaryFormat; 3] = TernaryFormat::ALL;
@@ -33,23 +34,6 @@ fn simd_kernels() -> &'static [Kernel] {
             })
             .collect()
     })
-}
-
-/// splitmix64: a small deterministic generator for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
 }
 
 /// Interesting f16 scales: ±0, ±1, subnormals, max, ±inf, quiet and signalling NaNs of both signs.
@@ -221,7 +205,7 @@ fn every_byte_value_in_every_code_position() {
 #[test]
 fn every_row_length_up_to_three_blocks_and_one() {
     let kernels = simd_kernels();
-    let mut rng = Rng(7);
+    let mut rng = SplitMix64::new(7);
     for format in FORMATS {
         for cols in 1..=3 * format.block_elems() + 1 {
             for rows in [1, 3] {
@@ -240,7 +224,7 @@ fn every_row_length_up_to_three_blocks_and_one() {
 #[test]
 fn unaligned_input_and_output() {
     let kernels = simd_kernels();
-    let mut rng = Rng(11);
+    let mut rng = SplitMix64::new(11);
     for format in FORMATS {
         for (rows, cols) in [
             (3, 2 * format.block_elems() + 5),
@@ -274,7 +258,7 @@ fn unaligned_input_and_output() {
 #[test]
 fn special_tensor_scales() {
     let kernels = simd_kernels();
-    let mut rng = Rng(13);
+    let mut rng = SplitMix64::new(13);
     let format = TernaryFormat::Qk256;
     for cols in [256, 300] {
         let data = rng.bytes(format.tensor_bytes(2, cols).unwrap() as usize);
@@ -299,7 +283,7 @@ fn special_tensor_scales() {
 #[test]
 fn special_block_scales() {
     let kernels = simd_kernels();
-    let mut rng = Rng(17);
+    let mut rng = SplitMix64::new(17);
     for format in [TernaryFormat::BitNet32F16, TernaryFormat::Tq2_0] {
         for cols in [format.block_elems(), 2 * format.block_elems() + 3] {
             let rows = SPECIAL_F16.len();
@@ -347,7 +331,7 @@ fn streaming_stores_on_large_outputs() {
         return;
     }
     let min_elems = bitnet_models::kernels::STREAM_MIN_BYTES / 4;
-    let mut rng = Rng(19);
+    let mut rng = SplitMix64::new(19);
     for format in FORMATS {
         for cols in [4096, 16 * format.block_elems() + 3] {
             let rows = min_elems.div_ceil(cols);
@@ -419,19 +403,9 @@ fn scale_strategy() -> impl Strategy<Value = f32> {
     ]
 }
 
-/// The case count from `PROPTEST_CASES` (CI can raise it). Under Miri at most 4 cases, and no
-/// failure-persistence file (Miri isolates the tests from the file system).
-fn proptest_config() -> ProptestConfig {
-    let mut config = ProptestConfig::default();
-    if cfg!(miri) {
-        config.cases = config.cases.min(4);
-        config.failure_persistence = None;
-    }
-    config
-}
-
 proptest! {
-    #![proptest_config(proptest_config())]
+    // 256 cases (proptest's default), 4 under Miri; `PROPTEST_CASES` overrides.
+    #![proptest_config(bitnet_testkit::proptest::config(if cfg!(miri) { 4 } else { 256 }))]
 
     #[test]
     fn random_blocks_match_scalar(

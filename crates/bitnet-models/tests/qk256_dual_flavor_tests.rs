@@ -1,5 +1,6 @@
 //! The dual-flavor suite: the committed fixtures (`ci/fixtures/qk256/`), embedded with
-//! `include_bytes!` so the suite needs no file system and runs under wasm and emulators.
+//! `include_bytes!` by `bitnet_testkit::fixtures` so the suite needs no file system and runs
+//! under wasm and emulators.
 //!
 //! Each test's `// AC:` line names what it proves.
 
@@ -9,24 +10,10 @@ mod alignment_validator;
 use bitnet_gguf::{ggml_type, Gguf, Value, ValueType};
 use bitnet_models::fixtures::{self, FixtureSpec, FIXTURES, NORM, SCALE, WEIGHT};
 use bitnet_models::{DecodeError, Flavor, Kernel, KernelKind, Model, ModelError, TernaryFormat};
+// `embedded(name)`: a fixture's bytes by file name (panics on an unknown name).
+use bitnet_testkit::fixtures::{get as embedded, CHECKSUMS};
 use half::f16;
 use sha2::{Digest, Sha256};
-
-static QK256_4X256: &[u8] = include_bytes!("../../../ci/fixtures/qk256/qk256_4x256_seed42.gguf");
-static QK256_3X300: &[u8] = include_bytes!("../../../ci/fixtures/qk256/qk256_3x300_seed43.gguf");
-static BITNET32F16_2X64: &[u8] =
-    include_bytes!("../../../ci/fixtures/qk256/bitnet32f16_2x64_seed44.gguf");
-static CHECKSUMS: &str = include_str!("../../../ci/fixtures/qk256/checksums.txt");
-
-/// The embedded bytes of a fixture, by file name.
-fn embedded(name: &str) -> &'static [u8] {
-    match name {
-        "qk256_4x256_seed42.gguf" => QK256_4X256,
-        "qk256_3x300_seed43.gguf" => QK256_3X300,
-        "bitnet32f16_2x64_seed44.gguf" => BITNET32F16_2X64,
-        other => panic!("no fixture {other}"),
-    }
-}
 
 fn all() -> impl Iterator<Item = (FixtureSpec, &'static [u8])> {
     FIXTURES
@@ -95,7 +82,7 @@ fn decode_element(
 #[test]
 fn test_qk256_detection_by_size() {
     // AC: a 4×256 I2_S tensor of 256 bytes is detected as QK256 by size alone, row stride 64 B.
-    let g = Gguf::load(QK256_4X256).unwrap();
+    let g = Gguf::load(embedded("qk256_4x256_seed42.gguf")).unwrap();
     let i = weight_index(&g);
     assert_eq!(g.tensors()[i].ggml_type, ggml_type::I2_S);
     assert_eq!(g.tensors()[i].ne(), [256, 4]);
@@ -112,7 +99,7 @@ fn test_qk256_detection_by_size() {
 #[test]
 fn test_qk256_with_non_multiple_cols() {
     // AC: 3×300 is QK256 with rows padded to 2 blocks (128 B stride); padding is code 1 and never output.
-    let g = Gguf::load(QK256_3X300).unwrap();
+    let g = Gguf::load(embedded("qk256_3x300_seed43.gguf")).unwrap();
     let i = weight_index(&g);
     assert_eq!(tensor_flavor(&g, i).unwrap(), Flavor::Qk256);
     assert_eq!(TernaryFormat::Qk256.row_bytes(300), Some(128));
@@ -141,7 +128,7 @@ fn test_qk256_with_non_multiple_cols() {
 #[test]
 fn test_bitnet32f16_detection_by_size() {
     // AC: a 2×64 I2_S tensor of 40 bytes (4 blocks of 10) is detected as BitNet32F16.
-    let g = Gguf::load(BITNET32F16_2X64).unwrap();
+    let g = Gguf::load(embedded("bitnet32f16_2x64_seed44.gguf")).unwrap();
     let i = weight_index(&g);
     assert_eq!(tensor_flavor(&g, i).unwrap(), Flavor::BitNet32F16);
     assert_eq!(TernaryFormat::BitNet32F16.tensor_bytes(2, 64), Some(40));

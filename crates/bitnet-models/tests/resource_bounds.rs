@@ -9,141 +9,38 @@
 //! allocates while it measures. (It lives here rather than in `bitnet-gguf` because `check` is
 //! this crate's; `bitnet-gguf/tests/alloc_bounds.rs` covers parsing alone.)
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bitnet_gguf::Gguf;
 use bitnet_models::{Kernel, Model};
-
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK.fetch_max(now, Ordering::SeqCst);
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-        // SAFETY: `ptr` was allocated by `System` with this layout, in `alloc` above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use bitnet_testkit::alloc::{peak_during, CountingAlloc};
+use bitnet_testkit::raw::Raw;
+use bitnet_testkit::{corpus, third_party};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Peak bytes allocated while `f` runs, above what was live before.
-fn peak_during(f: impl FnOnce()) -> usize {
-    let base = CURRENT.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
-    f();
-    PEAK.load(Ordering::SeqCst) - base
-}
-
-/// `(name, bytes)` for each named seed of `fuzz/seeds/parse/`.
-macro_rules! seeds {
-    ($($name:literal),* $(,)?) => {
-        [$(($name, include_bytes!(concat!("../../../fuzz/seeds/parse/", $name)) as &[u8])),*]
-    };
-}
-
-/// Every seed of the `parse` fuzz target (a superset of `parse_check_dequant`'s).
-const SEEDS: &[(&str, &[u8])] = &seeds!(
-    "bitnet32f16_2x64_seed44.gguf",
-    "gguf-py-written.gguf",
-    "malformed-alignment-zero.gguf",
-    "malformed-bad-magic.gguf",
-    "malformed-big-endian.gguf",
-    "malformed-bitnet-keys-inconsistent.gguf",
-    "malformed-counts-2e40.gguf",
-    "malformed-dimension-minus-one.gguf",
-    "malformed-duplicate-keys.gguf",
-    "malformed-element-count-overflow.gguf",
-    "malformed-header-only.gguf",
-    "malformed-i2s-ambiguous-1x160.gguf",
-    "malformed-i2s-bitnet32f16-odd-scales.gguf",
-    "malformed-i2s-qk256-reserved-nan-scale.gguf",
-    "malformed-i2s-qk256-scale-f16-pair.gguf",
-    "malformed-i2s-size-mismatch.gguf",
-    "malformed-key-not-utf8.gguf",
-    "malformed-misordered-tensors.gguf",
-    "malformed-nested-array.gguf",
-    "malformed-offset-u64-max.gguf",
-    "malformed-string-2e30.gguf",
-    "malformed-string-array-2e30.gguf",
-    "malformed-tq2_0-all-codes.gguf",
-    "malformed-u8-array-2e30.gguf",
-    "malformed-unknown-and-removed-types.gguf",
-    "malformed-version-2.gguf",
-    "qk256_3x300_seed43.gguf",
-    "qk256_4x256_seed42.gguf",
-);
-
-/// The 724 KB llama vocabulary: 32000 strings in one array, no tensors. Too slow for Miri.
-#[cfg(not(miri))]
-const VOCAB: &[u8] = include_bytes!("../../../fuzz/seeds/parse/ggml-vocab-llama-spm.gguf");
-
-/// Little-endian GGUF bytes, field by field.
-struct Raw(Vec<u8>);
-
-impl Raw {
-    fn header(tensors: u64, kvs: u64) -> Self {
-        let mut r = Raw(b"GGUF".to_vec());
-        r.u32(3).u64(tensors).u64(kvs);
-        r
-    }
-    fn u32(&mut self, v: u32) -> &mut Self {
-        self.0.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-    fn u64(&mut self, v: u64) -> &mut Self {
-        self.0.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-    fn str(&mut self, s: &[u8]) -> &mut Self {
-        self.u64(s.len() as u64);
-        self.0.extend_from_slice(s);
-        self
-    }
-    fn tensor(&mut self, name: &str, ne: &[u64], ggml_type: u32, offset: u64) -> &mut Self {
-        self.str(name.as_bytes()).u32(ne.len() as u32);
-        for &d in ne {
-            self.u64(d);
-        }
-        self.u32(ggml_type).u64(offset)
-    }
-    /// Zero bytes up to `len` in all.
-    fn fill_to(&mut self, len: usize) -> Vec<u8> {
-        self.0.resize(len.max(self.0.len()), 0);
-        std::mem::take(&mut self.0)
-    }
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// Files that declare far more than they hold, or pack the most findings into the fewest bytes.
 fn giants() -> Vec<(&'static str, Vec<u8>)> {
     let i2s = 36;
     let mut files = vec![
-        ("2^40 keys", Raw::header(0, 1 << 40).fill_to(200)),
-        ("2^40 tensors", Raw::header(1 << 40, 0).fill_to(200)),
+        ("2^40 keys", Raw::header(3, 0, 1 << 40).fill_to(200)),
+        ("2^40 tensors", Raw::header(3, 1 << 40, 0).fill_to(200)),
         (
             "2^30-byte string",
-            Raw::header(0, 1).str(b"k").u32(8).u64(1 << 30).fill_to(200),
+            Raw::header(3, 0, 1)
+                .str(b"k")
+                .u32(8)
+                .u64(1 << 30)
+                .fill_to(200),
         ),
         (
             "2^30-byte tensor name",
-            Raw::header(1, 0).u64(1 << 30).fill_to(200),
+            Raw::header(3, 1, 0).u64(1 << 30).fill_to(200),
         ),
         (
             "2^30-element u64 array",
-            Raw::header(0, 1)
+            Raw::header(3, 0, 1)
                 .str(b"k")
                 .u32(9)
                 .u32(10)
@@ -152,7 +49,7 @@ fn giants() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "2^30-element string array",
-            Raw::header(0, 1)
+            Raw::header(3, 0, 1)
                 .str(b"k")
                 .u32(9)
                 .u32(8)
@@ -161,7 +58,7 @@ fn giants() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "2^30 empty strings, 200 present",
-            Raw::header(0, 1)
+            Raw::header(3, 0, 1)
                 .str(b"k")
                 .u32(9)
                 .u32(8)
@@ -172,7 +69,7 @@ fn giants() -> Vec<(&'static str, Vec<u8>)> {
     // Thousands of I2_S tensors of a bitnet-b1.58 file, all at offset 0 over 64 bytes of data:
     // each is ambiguous, overlapping and misnamed, so `check` reports several findings apiece.
     let n = if cfg!(miri) { 40 } else { 4000 };
-    let mut r = Raw::header(n, 2);
+    let mut r = Raw::header(3, n, 2);
     r.str(b"general.architecture").u32(8).str(b"bitnet-b1.58");
     r.str(b"bitnet-b1.58.block_count").u32(4).u32(1);
     for i in 0..n {
@@ -181,7 +78,7 @@ fn giants() -> Vec<(&'static str, Vec<u8>)> {
     let len = r.0.len().div_ceil(32) * 32 + 64;
     files.push(("overlapping i2_s tensors", r.fill_to(len)));
     // The same, F32 tensors of 2^40 elements each: every one past the end of the file.
-    let mut r = Raw::header(n, 0);
+    let mut r = Raw::header(3, n, 0);
     for i in 0..n {
         r.tensor(&format!("t{i}"), &[1 << 20, 1 << 20], 0, 0);
     }
@@ -190,7 +87,7 @@ fn giants() -> Vec<(&'static str, Vec<u8>)> {
     // 80000 valid QK256 tensors (9 MB): `check` looks up each one's `.scale` sibling by name,
     // which took 16 s while `Gguf::tensor` searched linearly, and takes 40 ms with its index.
     let n = if cfg!(miri) { 40 } else { 80_000 };
-    let mut r = Raw::header(n, 0);
+    let mut r = Raw::header(3, n, 0);
     for i in 0..n {
         r.tensor(&format!("w{i}.weight"), &[256, 1], i2s, i * 64);
     }
@@ -205,7 +102,7 @@ fn giants() -> Vec<(&'static str, Vec<u8>)> {
     } else {
         (80_000, 65_536)
     };
-    let mut r = Raw::header(n, 0);
+    let mut r = Raw::header(3, n, 0);
     for i in 0..n {
         r.tensor(&format!("t{i}"), &[256, rows], 35, 0);
     }
@@ -234,10 +131,17 @@ const TIME_LIMIT: Duration = Duration::from_secs(5);
 
 #[test]
 fn hostile_files_cost_time_and_memory_in_proportion_to_their_size() {
-    let mut files: Vec<(&str, Vec<u8>)> = SEEDS.iter().map(|&(n, b)| (n, b.to_vec())).collect();
+    // Every seed of the `parse` fuzz target (a superset of `parse_check_dequant`'s), from the
+    // builders `cargo xtask fuzz --write-seeds` writes them from (`--check-seeds`, which a test
+    // runs, keeps `fuzz/seeds/` equal to them).
+    let mut files = corpus::gguf_seeds();
+    // The 724 KB llama vocabulary: 32000 strings in one array, no tensors. Too slow for Miri.
     #[cfg(not(miri))]
-    files.push(("ggml-vocab-llama-spm.gguf", VOCAB.to_vec()));
-    files.extend(giants());
+    files.push((
+        "ggml-vocab-llama-spm.gguf".to_owned(),
+        third_party::LLAMA_SPM_VOCAB.to_vec(),
+    ));
+    files.extend(giants().into_iter().map(|(n, b)| (n.to_owned(), b)));
 
     for (name, bytes) in &files {
         let start = Instant::now();

@@ -34,7 +34,7 @@ pub fn third_party(name: &str) -> PathBuf {
 
 /// A committed fixture of SPEC §3. Missing files fail loudly, never pass silently.
 pub fn fixture(name: &str) -> PathBuf {
-    let path = root().join("ci/fixtures/qk256").join(name);
+    let path = root().join(bitnet_testkit::fixtures::DIR).join(name);
     assert!(
         path.is_file(),
         "{} is missing; run `cargo xtask gen-fixtures`",
@@ -42,13 +42,6 @@ pub fn fixture(name: &str) -> PathBuf {
     );
     path
 }
-
-/// The three fixture file names.
-pub const FIXTURES: [&str; 3] = [
-    "qk256_4x256_seed42.gguf",
-    "qk256_3x300_seed43.gguf",
-    "bitnet32f16_2x64_seed44.gguf",
-];
 
 /// Writes `bytes` to `dir/name`.
 pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

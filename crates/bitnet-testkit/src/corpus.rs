@@ -1,0 +1,258 @@
+//! The hostile GGUF corpus: hand-made files, one per kind of trouble, spelled out with
+//! [`Raw`] rather than stored as unexplained blobs.
+//!
+//! `cargo xtask fuzz --write-seeds` writes [`gguf_seeds`] (these and the committed GGUF files)
+//! as the seeds of the `parse` and `parse_check_dequant` targets, so names and bytes here are
+//! committed: `--check-seeds` fails when they change. `bitnet-models/tests/resource_bounds.rs`
+//! measures them; the findings each must give are asserted by the crates'
+//! `tests/fuzz_regressions.rs`.
+
+use crate::raw::Raw;
+use crate::{fixtures, third_party};
+
+/// The GGUF seeds of the `parse` and `parse_check_dequant` fuzz targets, `(file name, bytes)`:
+/// the reference fixtures, the gguf-py file and [`malformed`]. (`parse` also gets the 724 KB
+/// vocabulary, [`third_party::LLAMA_SPM_VOCAB`], which has no tensors to check or dequantize.)
+pub fn gguf_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut seeds: Vec<(String, Vec<u8>)> = fixtures::ALL
+        .iter()
+        .map(|&(name, bytes)| (name.to_owned(), bytes.to_vec()))
+        .collect();
+    seeds.push((
+        "gguf-py-written.gguf".to_owned(),
+        third_party::GGUF_PY_WRITTEN.to_vec(),
+    ));
+    seeds.extend(malformed());
+    seeds
+}
+
+// ggml type codes (this crate does not depend on `bitnet-gguf`).
+const F32: u32 = 0;
+const F16: u32 = 1;
+const TQ2_0: u32 = 35;
+const I2_S: u32 = 36;
+
+/// Hand-made hostile GGUF files, one per kind of trouble (mirroring
+/// `crates/bitnet-gguf/tests/malformed.rs` and the I2_S rules of `bitnet-models`), named
+/// `malformed-<kind>.gguf`.
+pub fn malformed() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut add = |name: &str, bytes: Vec<u8>| out.push((format!("malformed-{name}.gguf"), bytes));
+
+    add("header-only", Raw::header(3, 0, 0).done());
+    add("version-2", Raw::header(2, 0, 0).done());
+    let mut bytes = Raw::header(3, 0, 0).done();
+    bytes[..4].copy_from_slice(b"GGML");
+    add("bad-magic", bytes);
+    let mut r = Raw(b"GGUF".to_vec());
+    r.bytes(&3u32.to_be_bytes()).u64(0).u64(0);
+    add("big-endian", r.done());
+
+    // Counts and lengths far beyond a 200-byte file.
+    let mut r = Raw::header(3, 1 << 40, 1 << 40);
+    let n = 200 - r.0.len();
+    add("counts-2e40", r.fill(n, 0).done());
+    add(
+        "string-2e30",
+        Raw::header(3, 0, 1)
+            .str(b"k")
+            .u32(8)
+            .u64(1 << 30)
+            .fill(150, b'x')
+            .done(),
+    );
+    add(
+        "string-array-2e30",
+        Raw::header(3, 0, 1)
+            .str(b"k")
+            .u32(9)
+            .u32(8)
+            .u64(1 << 30)
+            .fill(150, 0)
+            .done(),
+    );
+    add(
+        "u8-array-2e30",
+        Raw::header(3, 0, 1)
+            .str(b"k")
+            .u32(9)
+            .u32(0)
+            .u64(1 << 30)
+            .fill(150, 7)
+            .done(),
+    );
+    add(
+        "nested-array",
+        Raw::header(3, 0, 1)
+            .str(b"k")
+            .u32(9)
+            .u32(9)
+            .u64(1)
+            .u32(0)
+            .u64(1)
+            .bytes(&[1])
+            .done(),
+    );
+    add(
+        "key-not-utf8",
+        Raw::header(3, 0, 1).str(b"\xff\xfe").u32(4).u32(0).done(),
+    );
+    add(
+        "alignment-zero",
+        Raw::header(3, 0, 1).kv_u32("general.alignment", 0).done(),
+    );
+    add(
+        "duplicate-keys",
+        Raw::header(3, 0, 3)
+            .kv_u32("a", 1)
+            .kv_str("a", "again")
+            .kv_u32("", 2)
+            .done(),
+    );
+
+    // Tensor infos: shapes, types and offsets that overflow or do not fit.
+    add(
+        "element-count-overflow",
+        Raw::header(3, 1, 0)
+            .tensor("t", &[1 << 32, 1 << 32], F32, 0)
+            .pad(32)
+            .done(),
+    );
+    add(
+        "dimension-minus-one",
+        Raw::header(3, 1, 0)
+            .tensor("t", &[u64::MAX], F32, 0)
+            .pad(32)
+            .done(),
+    );
+    add(
+        "offset-u64-max",
+        Raw::header(3, 1, 0)
+            .tensor("t", &[8], F32, u64::MAX)
+            .pad(32)
+            .fill(32, 0)
+            .done(),
+    );
+    add(
+        "misordered-tensors",
+        Raw::header(3, 2, 0)
+            .tensor("a", &[8], F32, 32)
+            .tensor("b", &[8], F32, 0)
+            .pad(32)
+            .fill(64, 0x3f)
+            .done(),
+    );
+    add(
+        "unknown-and-removed-types",
+        Raw::header(3, 2, 0)
+            .tensor("a", &[8], 4, 0)
+            .tensor("b", &[8], 9999, 32)
+            .pad(32)
+            .fill(64, 0)
+            .done(),
+    );
+
+    // I2_S: both flavors fit 1x160 (64 vs 50 bytes), neither fits 32 bytes of 1x256.
+    add(
+        "i2s-ambiguous-1x160",
+        Raw::header(3, 1, 0)
+            .tensor("w", &[160, 1], I2_S, 0)
+            .pad(32)
+            .fill(64, 0x55)
+            .done(),
+    );
+    add(
+        "i2s-size-mismatch",
+        Raw::header(3, 1, 0)
+            .tensor("w", &[256, 1], I2_S, 0)
+            .pad(32)
+            .fill(32, 0x55)
+            .done(),
+    );
+    // QK256 2x300 (256 bytes) of code 3 (reserved, and bad padding), with a NaN `.scale`.
+    add(
+        "i2s-qk256-reserved-nan-scale",
+        Raw::header(3, 2, 0)
+            .tensor("blk.0.attn_q.weight", &[300, 2], I2_S, 0)
+            .tensor("blk.0.attn_q.scale", &[1], F32, 256)
+            .pad(32)
+            .fill(256, 0xff)
+            .bytes(&f32::NAN.to_le_bytes())
+            .pad(32)
+            .done(),
+    );
+    // QK256 with a `.scale` sibling of the wrong type and shape.
+    add(
+        "i2s-qk256-scale-f16-pair",
+        Raw::header(3, 2, 0)
+            .tensor("x.weight", &[256, 1], I2_S, 0)
+            .tensor("x.scale", &[2], F16, 64)
+            .pad(32)
+            .fill(64, 0x1b)
+            .bytes(&[0, 0x3c, 0, 0xbc])
+            .pad(32)
+            .done(),
+    );
+    // BitNet32F16 2x64 (4 blocks of 10 bytes) with NaN, infinite, subnormal and -0 scales.
+    let mut r = Raw::header(3, 1, 0);
+    r.tensor("w", &[64, 2], I2_S, 0).pad(32);
+    for d in [0x7e00u16, 0x7c00, 0x0001, 0x8000] {
+        r.bytes(&[0x00, 0x55, 0xaa, 0xff, 0x1b, 0xe4, 0x27, 0x72])
+            .bytes(&d.to_le_bytes());
+    }
+    add("i2s-bitnet32f16-odd-scales", r.pad(32).done());
+    // TQ2_0 1x256 with every code value and a negative scale.
+    let mut r = Raw::header(3, 1, 0);
+    r.tensor("t", &[256, 1], TQ2_0, 0).pad(32);
+    for i in 0..64u8 {
+        r.bytes(&[i.wrapping_mul(37)]);
+    }
+    add("tq2_0-all-codes", r.bytes(&[0x00, 0xc0]).pad(32).done());
+
+    // A bitnet-b1.58 file whose required keys are missing, mistyped or inconsistent.
+    add(
+        "bitnet-keys-inconsistent",
+        Raw::header(3, 1, 6)
+            .kv_str("general.architecture", "bitnet-b1.58")
+            .kv_u32("general.name", 7)
+            .kv_u32("bitnet-b1.58.embedding_length", 96)
+            .kv_u32("bitnet-b1.58.attention.head_count", 0)
+            .kv_u32("bitnet-b1.58.attention.head_count_kv", 3)
+            .kv_str("bitnet-b1.58.block_count", "two")
+            .tensor("blk.7.attn_norm.weight", &[8], F32, 0)
+            .pad(32)
+            .fill(32, 0)
+            .done(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_follow_the_pattern() {
+        let files = malformed();
+        assert_eq!(files.len(), 24);
+        let mut names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), files.len());
+        for (name, bytes) in &files {
+            assert!(name.starts_with("malformed-") && name.ends_with(".gguf"));
+            assert!(bytes.len() >= 24, "{name}");
+        }
+    }
+
+    #[test]
+    fn gguf_seeds_are_the_committed_files_and_the_malformed_ones() {
+        let seeds = gguf_seeds();
+        assert_eq!(seeds.len(), fixtures::ALL.len() + 1 + malformed().len());
+        let mut names: Vec<&str> = seeds.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), seeds.len());
+        assert!(names.contains(&"gguf-py-written.gguf"));
+    }
+}
