@@ -24,7 +24,7 @@ pub(crate) struct Args {
     /// The GGUF files to check.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// One JSON object per file per line: path, valid, errors, warnings.
+    /// One JSON object per file per line: path, valid, errors, warnings, info.
     #[arg(long)]
     json: bool,
     /// Treat warnings as errors (as does BITNET_STRICT_MODE).
@@ -56,26 +56,34 @@ fn write_report(
     findings: &[Finding],
     as_json: bool,
 ) -> io::Result<()> {
-    let (errors, warnings): (Vec<&Finding>, Vec<&Finding>) =
-        findings.iter().partition(|f| f.severity == Severity::Error);
+    let of = |severity: Severity| -> Vec<&Finding> {
+        findings.iter().filter(|f| f.severity == severity).collect()
+    };
+    let (errors, warnings, info) = (
+        of(Severity::Error),
+        of(Severity::Warning),
+        of(Severity::Info),
+    );
     if as_json {
         let line = json!({
             "path": path,
             "valid": errors.is_empty(),
             "errors": errors.iter().map(|f| f.json()).collect::<Vec<_>>(),
             "warnings": warnings.iter().map(|f| f.json()).collect::<Vec<_>>(),
+            "info": info.iter().map(|f| f.json()).collect::<Vec<_>>(),
         });
         return writeln!(out, "{line}");
     }
-    if findings.is_empty() {
-        return writeln!(out, "{path}: OK");
+    if errors.is_empty() && warnings.is_empty() {
+        writeln!(out, "{path}: OK")?;
+    } else {
+        writeln!(
+            out,
+            "{path}: {}, {}",
+            plural(errors.len(), "error"),
+            plural(warnings.len(), "warning")
+        )?;
     }
-    writeln!(
-        out,
-        "{path}: {}, {}",
-        plural(errors.len(), "error"),
-        plural(warnings.len(), "warning")
-    )?;
     for f in findings {
         writeln!(out, "  {}", f.text())?;
     }

@@ -20,6 +20,9 @@ use crate::json::value_json;
 use crate::stats::{norm_stats, Gate, NormStats};
 use crate::{stderr_line, Failure, OrExit, EXIT_INVALID};
 
+/// The key whose value names the file's quantization.
+const FILE_TYPE_KEY: &str = "general.file_type";
+
 /// Array elements shown in text mode before the count.
 const TEXT_ARRAY_ITEMS: usize = 8;
 /// Characters of a string shown in text mode.
@@ -184,11 +187,20 @@ fn document(
         "alignment": gguf.alignment(),
         "data_offset": gguf.data_offset(),
         "metadata": metadata_json(gguf.metadata()),
+        "file_type_name": gguf.metadata().iter().find_map(file_type_name),
         "tensors": tensors,
         "kernel": env.kernel.name(),
         "ln_stats": stats.map(|s| s.iter().map(NormStats::json).collect::<Vec<_>>()),
         "gate": gate.map(|g| g.json(env.strict)),
     })
+}
+
+/// The name of `general.file_type`'s value, naming both meanings where writers differ.
+fn file_type_name(e: &MetadataEntry<'_>) -> Option<&'static str> {
+    if e.key != FILE_TYPE_KEY {
+        return None;
+    }
+    bitnet_gguf::file_type_name(u32::try_from(e.value.as_u64()?).ok()?)
 }
 
 /// A string for a terminal: escaped like Rust's `Debug` (no control characters), shortened.
@@ -260,7 +272,10 @@ fn write_text(
         .unwrap_or(0)
         .min(48);
     for e in gguf.metadata() {
-        let (ty, value) = text_value(&e.value);
+        let (ty, mut value) = text_value(&e.value);
+        if let Some(name) = file_type_name(e) {
+            value.push_str(&format!(" ({name})"));
+        }
         let key = format!("{:?}", e.key);
         let key = key.trim_matches('"');
         writeln!(out, "  {key:<key_width$}  {ty:<14} {value}")?;

@@ -32,11 +32,12 @@ impl Finding {
         }
     }
 
-    /// `error` or `warning`.
+    /// `error`, `warning` or `info`.
     pub(crate) fn label(&self) -> &'static str {
         match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Info => "info",
         }
     }
 

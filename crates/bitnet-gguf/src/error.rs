@@ -269,7 +269,7 @@ pub enum GgufError {
         type_id: u32,
     },
     /// A type id ggml removed.
-    #[error("tensor {tensor:?}: ggml type {type_id} ({name}) was removed from ggml")]
+    #[error("tensor {tensor:?}: ggml type {type_id} ({name}) was removed from ggml{}", crate::types::other_meaning(*.type_id))]
     RemovedType {
         /// The tensor.
         tensor: String,
@@ -457,6 +457,9 @@ impl GgufWarning {
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
+    /// Not a problem: how something was read (`bitnet-models` reports an I2_S flavor that the
+    /// file's other tensors decided).
+    Info,
     /// The file is valid, but odd.
     Warning,
     /// The file breaks a rule of the format.

@@ -42,7 +42,7 @@ pub use error::{DataError, Finding, GgufError, GgufWarning, Location, Severity};
 pub use reader::{
     pad, Gguf, MetadataEntry, TensorInfo, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_TENSOR_NAME,
 };
-pub use types::{ggml_type, type_info, TypeInfo, ValueType};
+pub use types::{file_type_name, ggml_type, other_meaning, type_info, TypeInfo, ValueType};
 pub use validate::Report;
 pub use value::{Array, ArrayIter, MetadataValue, Value};
 pub use writer::{BuildError, GgufBuilder};

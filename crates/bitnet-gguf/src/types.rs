@@ -1,9 +1,10 @@
 //! The ggml tensor type table and the GGUF metadata value types.
 //!
 //! Sizes follow mainline ggml's `type_traits` (block size, bytes per block). Ids that ggml
-//! removed are kept here as [`TypeInfo::Removed`] so a reader can name them. I2_S (36) is
-//! listed as [`TypeInfo::CallerSized`]: its byte size depends on the block flavor, which this
-//! crate knows nothing of (see `bitnet-models`).
+//! removed are kept here as [`TypeInfo::Removed`] so a reader can name them. I2_S (36, as
+//! bitnet.cpp numbers it) is listed as [`TypeInfo::CallerSized`]: its byte size depends on the
+//! flavor, which this crate knows nothing of (see `bitnet-models`). Writers disagree on a few
+//! ids ([`other_meaning`], [`file_type_name`]); docs/gguf.md has the table.
 
 /// ggml type ids used by name in this workspace.
 pub mod ggml_type {
@@ -15,8 +16,12 @@ pub mod ggml_type {
     pub const Q8_0: u32 = 8;
     /// Ternary blocks of 256 (64 code bytes) followed by an f16 scale.
     pub const TQ2_0: u32 = 35;
-    /// BitNet's ternary type; two block flavors, told apart by size.
+    /// BitNet's ternary type (bitnet.cpp's id); its flavors are told apart by size.
     pub const I2_S: u32 = 36;
+    /// Ternary blocks of 256 in base 3, then an f16 scale (54 bytes).
+    pub const TQ1_0: u32 = 34;
+    /// 4-bit microscaling floats (32 in 17 bytes); TL2 in older bitnet.cpp builds.
+    pub const MXFP4: u32 = 39;
     /// bf16.
     pub const BF16: u32 = 30;
 }
@@ -75,6 +80,64 @@ const fn sized(name: &'static str, block_elems: u64, block_bytes: u64) -> TypeIn
     }
 }
 
+/// What another writer means by a type id this table reads as mainline ggml's, to add to a
+/// message about a tensor of that type ("" when the writers agree).
+pub fn other_meaning(id: u32) -> &'static str {
+    match id {
+        37 => "; in bitnet.cpp, 37 is I8_S",
+        38 => {
+            "; in bitnet.cpp, 38 is TL1, whose layout depends on one build's kernel \
+             configuration: not portable, re-quantize to I2_S"
+        }
+        _ => "",
+    }
+}
+
+/// The name of a `general.file_type` value (llama.cpp's `llama_ftype`), naming both meanings
+/// where bitnet.cpp and mainline llama.cpp differ; `None` for a value neither uses.
+pub fn file_type_name(value: u32) -> Option<&'static str> {
+    Some(match value {
+        0 => "ALL_F32",
+        1 => "MOSTLY_F16",
+        2 => "MOSTLY_Q4_0",
+        3 => "MOSTLY_Q4_1",
+        7 => "MOSTLY_Q8_0",
+        8 => "MOSTLY_Q5_0",
+        9 => "MOSTLY_Q5_1",
+        10 => "MOSTLY_Q2_K",
+        11 => "MOSTLY_Q3_K_S",
+        12 => "MOSTLY_Q3_K_M",
+        13 => "MOSTLY_Q3_K_L",
+        14 => "MOSTLY_Q4_K_S",
+        15 => "MOSTLY_Q4_K_M",
+        16 => "MOSTLY_Q5_K_S",
+        17 => "MOSTLY_Q5_K_M",
+        18 => "MOSTLY_Q6_K",
+        19 => "MOSTLY_IQ2_XXS",
+        20 => "MOSTLY_IQ2_XS",
+        21 => "MOSTLY_Q2_K_S",
+        22 => "MOSTLY_IQ3_XS",
+        23 => "MOSTLY_IQ3_XXS",
+        24 => "MOSTLY_IQ1_S",
+        25 => "MOSTLY_IQ4_NL",
+        26 => "MOSTLY_IQ3_S",
+        27 => "MOSTLY_IQ3_M",
+        28 => "MOSTLY_IQ2_S",
+        29 => "MOSTLY_IQ2_M",
+        30 => "MOSTLY_IQ4_XS",
+        31 => "MOSTLY_IQ1_M",
+        32 => "MOSTLY_BF16",
+        36 => "MOSTLY_TQ1_0",
+        37 => "MOSTLY_TQ2_0",
+        38 => "MOSTLY_MXFP4_MOE",
+        39 => "MOSTLY_NVFP4",
+        40 => "MOSTLY_I2_S in bitnet.cpp, MOSTLY_Q1_0 in mainline llama.cpp",
+        41 => "MOSTLY_Q2_0",
+        1024 => "GUESSED",
+        _ => return None,
+    })
+}
+
 /// Looks up a ggml type id.
 pub fn type_info(id: u32) -> TypeInfo {
     match id {
@@ -120,6 +183,7 @@ pub fn type_info(id: u32) -> TypeInfo {
         39 => sized("MXFP4", 32, 17),
         40 => sized("NVFP4", 64, 36),
         41 => sized("Q1_0", 128, 18),
+        42 => sized("Q2_0", 64, 18),
         _ => TypeInfo::Unknown,
     }
 }

@@ -1,37 +1,70 @@
 //! I2_S flavor detection by size (docs/formats.md) — the one function every caller uses.
 //!
 //! This module only compares numbers; finding `available` (the distance to the next tensor's
-//! offset, or to the end of the file) is the caller's job.
+//! offset, or to the end of the file) is the caller's job, and so is deciding between several
+//! flavors that fit ([`crate::Model`] asks the file's other I2_S tensors).
 
 use crate::format::{Flavor, TernaryFormat};
+
+/// The flavors a tensor's size could be, with the bytes each needs. Small shapes can fit
+/// several (1×160: QK256 64 and BitNet32F16 50; 1×128: QK256 and bitnetcpp, both 64; 1×512:
+/// BitNet32F16 and bitnetcpp, both 160).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    sizes: [(Flavor, Option<u64>); 3],
+}
+
+impl Sizes {
+    /// The size of a `rows × cols` tensor in each flavor that can hold it.
+    pub fn iter(&self) -> impl Iterator<Item = (Flavor, u64)> + '_ {
+        self.sizes.iter().filter_map(|&(f, s)| Some((f, s?)))
+    }
+
+    /// The size of the tensor as `flavor`, if that flavor can hold it.
+    pub fn get(&self, flavor: Flavor) -> Option<u64> {
+        self.iter().find(|&(f, _)| f == flavor).map(|(_, s)| s)
+    }
+}
+
+impl Sizes {
+    /// `64 (qk256), 50 (bitnet32f16) or 64 (bitnetcpp)`: each size with its flavor, the last
+    /// joined by `conjunction`.
+    pub fn list(&self, conjunction: &str) -> String {
+        let items: Vec<String> = self
+            .iter()
+            .map(|(flavor, size)| format!("{size} ({flavor})"))
+            .collect();
+        match items.as_slice() {
+            [] => "no flavor".to_owned(),
+            [one] => one.clone(),
+            [init @ .., last] => format!("{} {conjunction} {last}", init.join(", ")),
+        }
+    }
+}
 
 /// Why the size of an I2_S tensor does not identify exactly one flavor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FlavorError {
-    /// Both flavors fit the bytes available; never resolved by a silent priority pick.
+    /// Several flavors fit the bytes available; never resolved by a silent priority pick.
     #[error(
-        "ambiguous i2_s flavor: qk256 needs {qk256_bytes} bytes and bitnet32f16 {bitnet32f16_bytes}, \
-         both fit the {available} bytes available"
+        "ambiguous i2_s flavor: {available} bytes available fit {}",
+        candidates.list("and")
     )]
     Ambiguous {
-        /// Size of the tensor as QK256.
-        qk256_bytes: u64,
-        /// Size of the tensor as BitNet32F16.
-        bitnet32f16_bytes: u64,
+        /// The flavors that fit, with their sizes.
+        candidates: Sizes,
         /// Bytes available to the tensor.
         available: u64,
     },
-    /// Neither flavor fits the bytes available.
+    /// No flavor fits the bytes available.
     #[error(
-        "i2_s size mismatch: {available} bytes available, expected {qk256_bytes} (qk256) \
-         or {bitnet32f16_bytes} (bitnet32f16)"
+        "i2_s size mismatch: {available} bytes available, expected {}",
+        expected.list("or")
     )]
     SizeMismatch {
-        /// Size of the tensor as QK256.
-        qk256_bytes: u64,
-        /// Size of the tensor as BitNet32F16.
-        bitnet32f16_bytes: u64,
+        /// Every flavor that can hold the shape, with its size.
+        expected: Sizes,
         /// Bytes available to the tensor.
         available: u64,
     },
@@ -61,42 +94,54 @@ impl FlavorError {
 ///
 /// Written as a subtraction so that `size + alignment` cannot overflow. An `alignment` of 0
 /// (never valid in GGUF) makes nothing fit.
-fn fits(size: u64, available: u64, alignment: u64) -> bool {
+pub fn fits(size: u64, available: u64, alignment: u64) -> bool {
     available >= size && available - size < alignment
+}
+
+/// The size of a `rows × cols` tensor in every flavor (`None` where a flavor cannot hold the
+/// shape: bitnetcpp needs `cols % 128 == 0`), or an overflow error.
+pub fn flavor_sizes(rows: u64, cols: u64) -> Result<Sizes, FlavorError> {
+    let mut sizes = [(Flavor::Qk256, None); 3];
+    for (slot, flavor) in sizes.iter_mut().zip(Flavor::ALL) {
+        let format = TernaryFormat::from(flavor);
+        let size = if format.fits_cols(cols) {
+            let size = format
+                .tensor_bytes(rows, cols)
+                .ok_or(FlavorError::Overflow { rows, cols })?;
+            Some(size)
+        } else {
+            None
+        };
+        *slot = (flavor, size);
+    }
+    Ok(Sizes { sizes })
 }
 
 /// Decide the I2_S flavor of a `rows × cols` tensor from the bytes `available` to it and the
 /// file's `alignment` (docs/formats.md).
 ///
 /// A flavor fits when `size ≤ available < size + alignment`. Exactly one fits → that flavor;
-/// both → [`FlavorError::Ambiguous`]; none → [`FlavorError::SizeMismatch`].
+/// several → [`FlavorError::Ambiguous`] naming them; none → [`FlavorError::SizeMismatch`].
 pub fn detect_flavor(
     rows: u64,
     cols: u64,
     available: u64,
     alignment: u64,
 ) -> Result<Flavor, FlavorError> {
-    let size = |format: TernaryFormat| {
-        format
-            .tensor_bytes(rows, cols)
-            .ok_or(FlavorError::Overflow { rows, cols })
-    };
-    let qk256_bytes = size(TernaryFormat::Qk256)?;
-    let bitnet32f16_bytes = size(TernaryFormat::BitNet32F16)?;
-    match (
-        fits(qk256_bytes, available, alignment),
-        fits(bitnet32f16_bytes, available, alignment),
-    ) {
-        (true, false) => Ok(Flavor::Qk256),
-        (false, true) => Ok(Flavor::BitNet32F16),
-        (true, true) => Err(FlavorError::Ambiguous {
-            qk256_bytes,
-            bitnet32f16_bytes,
+    let all = flavor_sizes(rows, cols)?;
+    let mut candidates = all;
+    for (_, size) in &mut candidates.sizes {
+        *size = size.filter(|&s| fits(s, available, alignment));
+    }
+    let mut fitting = candidates.iter();
+    match (fitting.next(), fitting.next()) {
+        (Some((flavor, _)), None) => Ok(flavor),
+        (Some(_), Some(_)) => Err(FlavorError::Ambiguous {
+            candidates,
             available,
         }),
-        (false, false) => Err(FlavorError::SizeMismatch {
-            qk256_bytes,
-            bitnet32f16_bytes,
+        _ => Err(FlavorError::SizeMismatch {
+            expected: all,
             available,
         }),
     }

@@ -50,5 +50,5 @@ pub use detect::{detect_flavor, FlavorError};
 pub use format::{Flavor, FormatError, TernaryFormat};
 pub use kernels::{Kernel, KernelError, KernelKind};
 pub use model::{has_errors, DecodeError, Model, ModelError, TernaryTensor, Values};
-pub use pack::{pack_bitnet32f16, pack_qk256, pack_tq2_0};
+pub use pack::{pack_bitnet32f16, pack_bitnetcpp, pack_qk256, pack_tq2_0};
 pub use scan::{scan, scan_reference, ScanReport};

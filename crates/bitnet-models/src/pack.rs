@@ -2,8 +2,8 @@
 //! fixtures and tests.
 //!
 //! Input is row-major `i8` weights, each −1, 0 or +1, `rows × cols` of them. Code `w + 1` goes to
-//! the element's place in the block (SPEC §2); the elements of a row's last block past `cols` are
-//! padding and are written as code 1 (zero). Nothing here decodes or validates files.
+//! the element's place in the block (docs/formats.md); the elements of a row's last block past
+//! `cols` are padding and are written as code 1 (zero). Nothing here decodes or validates files.
 
 use half::f16;
 
@@ -42,7 +42,23 @@ pub fn pack_tq2_0(
     pack(TernaryFormat::Tq2_0, weights, rows, cols, block_scales)
 }
 
-/// Pack into any format; `block_scales` must be empty for QK256.
+/// Pack `rows × cols` ternary weights as bitnet.cpp does: the tensor's codes in groups of 128
+/// (`cols` a multiple of 128), then the 32-byte tail: `scale` as f32 little-endian and 28 zero
+/// bytes (where bitnet.cpp leaves whatever was in memory). Returns the bytes as stored.
+pub fn pack_bitnetcpp(
+    weights: &[i8],
+    rows: usize,
+    cols: usize,
+    scale: f32,
+) -> Result<Vec<u8>, FormatError> {
+    let mut out = pack(TernaryFormat::BitnetCpp, weights, rows, cols, &[])?;
+    out.extend_from_slice(&scale.to_le_bytes());
+    out.resize(out.len() + crate::format::BITNETCPP_TAIL - 4, 0);
+    Ok(out)
+}
+
+/// Pack into any format: the blocks only (no bitnetcpp tail). `block_scales` holds one `d` per
+/// block for the formats that have them, and must be empty for the others.
 pub fn pack(
     format: TernaryFormat,
     weights: &[i8],
@@ -67,6 +83,9 @@ pub fn pack(
         .find(|(_, w)| !matches!(w, -1..=1))
     {
         return Err(FormatError::WrongWeightValue { index, value });
+    }
+    if !format.fits_cols(cols as u64) {
+        return Err(FormatError::ColsNotSupported { format, cols });
     }
     let blocks_per_row = cols.div_ceil(format.block_elems());
     let blocks = rows.checked_mul(blocks_per_row).ok_or(overflow.clone())?;

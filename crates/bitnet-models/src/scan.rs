@@ -163,7 +163,9 @@ fn scan_full_blocks(format: TernaryFormat, data: &[u8], first: usize, report: &m
 fn span_has_findings(format: TernaryFormat, span: &[u8]) -> bool {
     let reserved = |acc: u64, w: &[u8; 8]| acc | reserved_fields(word(w));
     match format {
-        TernaryFormat::Qk256 => span.as_chunks::<8>().0.iter().fold(0, reserved) != 0,
+        TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => {
+            span.as_chunks::<8>().0.iter().fold(0, reserved) != 0
+        }
         TernaryFormat::Tq2_0 => {
             let (blocks, _) = span.as_chunks::<66>();
             let found = blocks.iter().fold(0, |acc, block| {

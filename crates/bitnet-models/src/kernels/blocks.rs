@@ -25,6 +25,8 @@ pub(crate) trait Blocks: Copy {
     fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool);
     /// BitNet32F16 blocks (10 bytes → 32 values), `out = w × d`.
     fn bitnet32f16(self, data: &[u8], out: &mut [f32], stream: bool);
+    /// bitnetcpp groups (32 bytes → 128 values, high bits first), `out = w × scale`.
+    fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool);
     /// TQ2_0 blocks (66 bytes → 256 values), `out = w × d`.
     fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool);
     /// `value` in every element, with the same stores as the kernels: the limit they approach.
@@ -48,6 +50,7 @@ pub(crate) fn run_blocks<K: Blocks>(
     let blocks = |data: &[u8], out: &mut [f32], stream: bool| match format {
         TernaryFormat::Qk256 => kernel.qk256(data, scale, out, stream),
         TernaryFormat::BitNet32F16 => kernel.bitnet32f16(data, out, stream),
+        TernaryFormat::BitnetCpp => kernel.bitnetcpp(data, scale, out, stream),
         TernaryFormat::Tq2_0 => kernel.tq2_0(data, out, stream),
     };
     let (block_elems, block_bytes) = (format.block_elems(), format.block_bytes());

@@ -22,7 +22,7 @@ pub fn block_scale(bytes: [u8; 2]) -> f32 {
 }
 
 /// Dequantize a checked `rows × cols` tensor: `out[r*cols + c] = w × s`, one multiplication,
-/// where `s` is `scale` for QK256 and the block's `d` for the other formats.
+/// where `s` is `scale` for QK256 and bitnetcpp and the block's `d` for the other formats.
 pub(crate) fn dequantize(
     format: TernaryFormat,
     data: &[u8],
@@ -46,7 +46,7 @@ pub(crate) fn dequantize(
             let (byte, shift) = code_position(format, col % block_elems);
             let code = (block[byte] >> shift) & 3;
             let s = match format {
-                TernaryFormat::Qk256 => scale,
+                TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => scale,
                 TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 => {
                     block_scale([block[code_bytes], block[code_bytes + 1]])
                 }

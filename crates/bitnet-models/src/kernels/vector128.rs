@@ -66,21 +66,49 @@ fn expand16<V: V128>(c4: V, table: V, out: &mut [f32; 16]) {
     }
 }
 
-/// One QK256 code block (also TQ2_0's `qs`).
+/// One group of 32 code bytes → 128 outputs. Element `32j + e` is byte `e` at shift `2j`
+/// (QK256, TQ2_0), or `6 − 2j` with `HIGH_FIRST` (bitnetcpp).
+#[inline(always)]
+fn group128<V: V128, const HIGH_FIRST: bool>(codes: &[u8; 32], table: V, out: &mut [f32; 128]) {
+    let mask = V::splat_u8(CODE_X4);
+    let (halves, _) = codes.as_chunks::<16>();
+    let (runs, _) = out.as_chunks_mut::<16>();
+    for (h, bytes) in halves.iter().enumerate() {
+        // Bytes 16h .. 16h + 16 hold elements 32j + 16h .. +16 at the shift of j: run 2j + h of
+        // 16 outputs. The masks keep `code × 4`: the code at shift 0 moved up by 2, at 2 in
+        // place, at 4 and 6 moved down by 2 and 4.
+        let v: V = load16(bytes);
+        let by_shift = [
+            v.shl2_u8().and(mask),
+            v.and(mask),
+            v.shr_u8::<2>().and(mask),
+            v.shr_u8::<4>().and(mask),
+        ];
+        for j in 0..4 {
+            let c4 = by_shift[if HIGH_FIRST { 3 - j } else { j }];
+            expand16(c4, table, &mut runs[2 * j + h]);
+        }
+    }
+}
+
+/// One QK256 code block (also TQ2_0's `qs`): two groups of 128.
 #[inline(always)]
 fn qk256_block<V: V128>(codes: &[u8; 64], table: V, out: &mut [f32; 256]) {
-    let mask = V::splat_u8(CODE_X4);
-    let (groups, _) = codes.as_chunks::<16>();
-    let (runs, _) = out.as_chunks_mut::<16>();
-    for (g, bytes) in groups.iter().enumerate() {
-        // Bytes h*32 + i .. +16 (h = g/2, i = 16*(g%2)) hold elements h*128 + 32j + i .. +16
-        // at shift 2j; in runs of 16 that is run 8h + g%2 + 2j.
-        let run = 8 * (g / 2) + g % 2;
-        let v: V = load16(bytes);
-        expand16(v.shl2_u8().and(mask), table, &mut runs[run]);
-        expand16(v.and(mask), table, &mut runs[run + 2]);
-        expand16(v.shr_u8::<2>().and(mask), table, &mut runs[run + 4]);
-        expand16(v.shr_u8::<4>().and(mask), table, &mut runs[run + 6]);
+    let (halves, _) = codes.as_chunks::<32>();
+    let (outs, _) = out.as_chunks_mut::<128>();
+    for (codes, out) in halves.iter().zip(outs) {
+        group128::<V, false>(codes, table, out);
+    }
+}
+
+/// bitnetcpp groups (32 bytes → 128 values, high bits first), `out = w × scale`.
+#[inline(always)]
+pub(crate) fn bitnetcpp<V: V128>(data: &[u8], scale: f32, out: &mut [f32]) {
+    let table = weights::<V>().mul_f32(scale);
+    let (groups, _) = data.as_chunks::<32>();
+    let (outs, _) = out.as_chunks_mut::<128>();
+    for (codes, out) in groups.iter().zip(outs) {
+        group128::<V, true>(codes, table, out);
     }
 }
 

@@ -3,9 +3,12 @@
 
 use bitnet_gguf::Finding;
 
+use bitnet_gguf::ggml_type;
+
 use super::keys::{check_required_keys, BITNET_ARCH};
 use super::{Model, ModelError};
-use crate::format::TernaryFormat;
+use crate::detect::fits;
+use crate::format::Flavor;
 
 impl Model<'_> {
     /// Every finding for the file, in file order: the container's ([`bitnet_gguf::Gguf::validate`]),
@@ -35,18 +38,28 @@ impl Model<'_> {
     /// resolved (flavor, scale sibling, data out of bounds) or, when it can, an ignored scale
     /// sibling and what the scan finds.
     pub fn check_tensor(&self, index: usize) -> Vec<ModelError> {
+        let mut findings: Vec<ModelError> =
+            self.flavor_from_file(index).cloned().into_iter().collect();
         let t = match self.ternary(index) {
             Ok(Some(t)) => t,
-            Ok(None) => return Vec::new(),
-            Err(e) => return vec![e],
+            Ok(None) => {
+                findings.extend(self.check_mxfp4(index));
+                return findings;
+            }
+            Err(e) => {
+                findings.push(e);
+                return findings;
+            }
         };
-        let mut findings = Vec::new();
-        if t.format == TernaryFormat::BitNet32F16 {
-            if let Some((_, sibling)) = self.scale_sibling(index) {
-                findings.push(ModelError::ScaleIgnored {
-                    tensor: sibling.name.to_owned(),
-                    weight: t.name.to_owned(),
-                });
+        if let Ok(Some(flavor)) = self.flavor(index) {
+            if flavor != Flavor::Qk256 {
+                if let Some((_, sibling)) = self.scale_sibling(index) {
+                    findings.push(ModelError::ScaleIgnored {
+                        tensor: sibling.name.to_owned(),
+                        weight: t.name.to_owned(),
+                        flavor,
+                    });
+                }
             }
         }
         // Scan only a tensor that lies within its own span. Tensors that overlap are an error
@@ -60,5 +73,29 @@ impl Model<'_> {
             Err(e) => findings.push(e),
         }
         findings
+    }
+
+    /// A type-39 tensor whose bytes do not fit MXFP4 (docs/validation.md): type 39 is MXFP4 in
+    /// mainline ggml and TL2 in older bitnet.cpp builds.
+    fn check_mxfp4(&self, index: usize) -> Option<ModelError> {
+        let gguf = self.gguf();
+        let t = gguf.tensors().get(index)?;
+        if t.ggml_type != ggml_type::MXFP4 {
+            return None;
+        }
+        let available = gguf.tensor_span(index).len() as u64;
+        let reason = if !t.cols().is_multiple_of(32) {
+            format!("ne[0] = {} is not a multiple of MXFP4's 32", t.cols())
+        } else {
+            let size = t.byte_size()?;
+            if fits(size, available, gguf.alignment()) {
+                return None;
+            }
+            format!("{available} bytes available do not fit MXFP4's {size}")
+        };
+        Some(ModelError::ProbablyTl2 {
+            tensor: t.name.to_owned(),
+            reason,
+        })
     }
 }

@@ -3,8 +3,8 @@
 
 use bitnet_gguf::{GgufError, GgufWarning, Location, Severity};
 
-use crate::detect::FlavorError;
-use crate::format::FormatError;
+use crate::detect::{FlavorError, Sizes};
+use crate::format::{Flavor, FormatError};
 
 /// A finding about a model file: a container rule, or a rule of the ternary formats and the
 /// `bitnet-b1.58` metadata (docs/validation.md). Most are errors; [`ModelError::severity`] says.
@@ -58,13 +58,51 @@ pub enum ModelError {
         /// The value.
         value: f32,
     },
-    /// A `.scale` sibling next to a tensor whose blocks carry their own scales (a warning).
-    #[error("scale tensor {tensor:?} is ignored: {weight:?} is bitnet32f16, whose blocks carry their own scales")]
+    /// A bitnetcpp tensor whose tail scale is NaN or infinite.
+    #[error("tensor {tensor:?}: scale at byte {offset} is {value}, not finite")]
+    #[strum(serialize = "scale-not-finite")]
+    TailScaleNotFinite {
+        /// The tensor.
+        tensor: String,
+        /// Absolute offset of the scale (the start of the tail).
+        offset: u64,
+        /// The value.
+        value: f32,
+    },
+    /// A `.scale` sibling next to a tensor that carries its own scale(s) (a warning).
+    #[error("scale tensor {tensor:?} is ignored: {weight:?} is {flavor}, which carries its own {}", if *.flavor == Flavor::BitNet32F16 { "block scales" } else { "scale" })]
     ScaleIgnored {
         /// The `.scale` tensor.
         tensor: String,
         /// The weight tensor.
         weight: String,
+        /// The weight's flavor.
+        flavor: Flavor,
+    },
+    /// An I2_S tensor that fits several flavors, read as the one the file's other I2_S tensors
+    /// have (information, not a problem).
+    #[error("tensor {tensor:?} at byte {offset}: {available} bytes fit {}; read as {flavor}, the flavor of the file's other i2_s tensors", candidates.list("and"))]
+    #[strum(serialize = "i2s-flavor-from-file")]
+    FlavorFromFile {
+        /// The tensor.
+        tensor: String,
+        /// Absolute offset of its data.
+        offset: u64,
+        /// Bytes available to it.
+        available: u64,
+        /// The flavors it fits, with their sizes.
+        candidates: Sizes,
+        /// The flavor it was read as.
+        flavor: Flavor,
+    },
+    /// A type-39 tensor whose size does not fit MXFP4: probably TL2 of an older bitnet.cpp.
+    #[error("tensor {tensor:?}: type 39 is MXFP4 in mainline ggml, but {reason}; probably TL2 of an older bitnet.cpp build, whose layout depends on one build's kernel configuration: not portable, re-quantize to I2_S")]
+    #[strum(serialize = "probably-tl2")]
+    ProbablyTl2 {
+        /// The tensor.
+        tensor: String,
+        /// Why it is not MXFP4.
+        reason: String,
     },
     /// Elements holding the reserved code 3.
     #[error("tensor {tensor:?}: {count} reserved code(s) 3, the first in byte {offset}")]
@@ -144,6 +182,7 @@ impl ModelError {
     /// Whether this is an error or only a warning.
     pub fn severity(&self) -> Severity {
         match self {
+            Self::FlavorFromFile { .. } => Severity::Info,
             Self::GgufWarning(_) | Self::ScaleIgnored { .. } | Self::BadPadding { .. } => {
                 Severity::Warning
             }
@@ -157,6 +196,8 @@ impl ModelError {
             Self::Gguf(e) => e.location(),
             Self::GgufWarning(w) => w.location(),
             Self::Flavor { tensor, offset, .. }
+            | Self::FlavorFromFile { tensor, offset, .. }
+            | Self::TailScaleNotFinite { tensor, offset, .. }
             | Self::ScaleNotFinite { tensor, offset, .. }
             | Self::ReservedCodes { tensor, offset, .. }
             | Self::NonFiniteBlockScales { tensor, offset, .. }
@@ -164,6 +205,7 @@ impl ModelError {
                 Location::tensor(tensor).with_offset(*offset)
             }
             Self::Format { tensor, .. }
+            | Self::ProbablyTl2 { tensor, .. }
             | Self::ScaleShape { tensor, .. }
             | Self::ScaleIgnored { tensor, .. } => Location::tensor(tensor),
             Self::MissingKey { key } | Self::KeyInconsistent { key, .. } => Location::key(key),

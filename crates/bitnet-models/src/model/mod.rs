@@ -20,6 +20,8 @@ mod error;
 mod keys;
 mod tensor;
 
+use std::collections::BTreeSet;
+
 use bitnet_gguf::{ggml_type, Gguf, GgufError};
 
 pub use decode::Values;
@@ -27,7 +29,7 @@ pub use error::{has_errors, DecodeError, ModelError};
 pub use keys::{BITNET_ARCH, REQUIRED_KEYS};
 pub use tensor::{scale_sibling_name, TernaryTensor};
 
-use crate::detect::detect_flavor;
+use crate::detect::{detect_flavor, FlavorError};
 use crate::format::{Flavor, TernaryFormat};
 
 /// How many tensor names [`DecodeError::NoSuchTensor`] lists.
@@ -39,18 +41,72 @@ pub struct Model<'a> {
     gguf: Gguf<'a>,
     /// Per tensor: `None` for a tensor that is not I2_S, else its flavor or why it has none.
     flavors: Vec<Option<Result<Flavor, ModelError>>>,
+    /// The tensors whose size fits several flavors and that the file decided, with the
+    /// finding that says so ([`ModelError::FlavorFromFile`]).
+    from_file: Vec<(usize, ModelError)>,
 }
 
 impl<'a> Model<'a> {
-    /// Reads a parsed file as a model.
+    /// Reads a parsed file as a model, deciding the flavor of every I2_S tensor: by its size,
+    /// or, where its size fits several flavors, by the file — when the I2_S tensors whose size
+    /// fits exactly one flavor all have the same one, and it is among the candidates.
     pub fn new(gguf: Gguf<'a>) -> Self {
-        let flavors = (0..gguf.tensors().len())
+        let mut flavors: Vec<_> = (0..gguf.tensors().len())
             .map(|index| {
                 let t = &gguf.tensors()[index];
                 (t.ggml_type == ggml_type::I2_S).then(|| detect(&gguf, index))
             })
             .collect();
-        Self { gguf, flavors }
+        let decided: BTreeSet<Flavor> = flavors
+            .iter()
+            .filter_map(|slot| slot.as_ref()?.as_ref().ok().copied())
+            .collect();
+        let mut from_file = Vec::new();
+        if let [file_flavor] = decided.into_iter().collect::<Vec<_>>()[..] {
+            for (index, slot) in flavors.iter_mut().enumerate() {
+                let Some(Err(ModelError::Flavor {
+                    tensor,
+                    offset,
+                    source:
+                        FlavorError::Ambiguous {
+                            candidates,
+                            available,
+                        },
+                })) = slot
+                else {
+                    continue;
+                };
+                if candidates.get(file_flavor).is_none() {
+                    continue;
+                }
+                from_file.push((
+                    index,
+                    ModelError::FlavorFromFile {
+                        tensor: std::mem::take(tensor),
+                        offset: *offset,
+                        available: *available,
+                        candidates: *candidates,
+                        flavor: file_flavor,
+                    },
+                ));
+                *slot = Some(Ok(file_flavor));
+            }
+        }
+        Self {
+            gguf,
+            flavors,
+            from_file,
+        }
+    }
+
+    /// Why tensor `index` has the flavor it has, when its size alone did not decide it.
+    pub fn flavor_from_file(&self, index: usize) -> Option<&ModelError> {
+        // Pushed in index order, so sorted.
+        let at = self
+            .from_file
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .ok()?;
+        Some(&self.from_file[at].1)
     }
 
     /// Parses `bytes` ([`Gguf::parse`]) and reads them as a model.

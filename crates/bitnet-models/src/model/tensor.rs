@@ -4,7 +4,7 @@
 use bitnet_gguf::{ggml_type, GgufError, TensorInfo};
 
 use super::{Model, ModelError};
-use crate::format::{FormatError, TernaryFormat};
+use crate::format::{bitnetcpp_split, FormatError, TernaryFormat};
 use crate::kernels::Kernel;
 use crate::scan::{scan, ScanReport};
 
@@ -15,14 +15,16 @@ pub struct TernaryTensor<'a> {
     pub name: &'a str,
     /// Its format (an I2_S flavor, or TQ2_0).
     pub format: TernaryFormat,
-    /// Its data: exactly `format.tensor_bytes(rows, cols)` bytes.
+    /// Its blocks, what the kernels take: exactly `format.data_bytes(rows, cols)` bytes.
     pub data: &'a [u8],
+    /// Its bytes as stored: the blocks and, for bitnetcpp, the 32-byte tail.
+    pub stored: &'a [u8],
     /// Rows: the product of `ne[1..]`.
     pub rows: usize,
     /// Columns: `ne[0]`.
     pub cols: usize,
-    /// The tensor scale the kernels take: QK256's `.scale` sibling (1.0 without one), exactly
-    /// 1.0 for formats whose blocks carry their own scale.
+    /// The tensor scale the kernels take: QK256's `.scale` sibling (1.0 without one), the f32
+    /// in bitnetcpp's tail, exactly 1.0 for formats whose blocks carry their own scale.
     pub scale: f32,
     /// Absolute offset of the data in the file.
     pub offset: u64,
@@ -109,10 +111,6 @@ impl<'a> Model<'a> {
         };
         let gguf = self.gguf();
         let t = &gguf.tensors()[index];
-        let scale = match format {
-            TernaryFormat::Qk256 => self.qk256_scale(index)?,
-            _ => 1.0,
-        };
         let overflow = || GgufError::ByteSizeOverflow {
             tensor: t.name.to_owned(),
             ne: t.ne().to_vec(),
@@ -122,16 +120,40 @@ impl<'a> Model<'a> {
             ne: t.ne().to_vec(),
         })?;
         let size = format.tensor_bytes(rows, t.cols()).ok_or_else(overflow)?;
-        let data = gguf.tensor_bytes(t, size)?;
+        let offset = gguf.tensor_start(index).unwrap_or(u64::MAX);
+        let (data, stored, scale) = match format {
+            TernaryFormat::Qk256 => {
+                let scale = self.qk256_scale(index)?;
+                let stored = gguf.tensor_bytes(t, size)?;
+                (stored, stored, scale)
+            }
+            TernaryFormat::BitnetCpp => {
+                let stored = gguf.tensor_bytes(t, size)?;
+                let (codes, scale) = bitnetcpp_split(stored).ok_or_else(overflow)?;
+                if !scale.is_finite() {
+                    return Err(ModelError::TailScaleNotFinite {
+                        tensor: t.name.to_owned(),
+                        offset: offset.saturating_add(codes.len() as u64),
+                        value: scale,
+                    });
+                }
+                (codes, stored, scale)
+            }
+            TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 => {
+                let stored = gguf.tensor_bytes(t, size)?;
+                (stored, stored, 1.0)
+            }
+        };
         let usize_of = |v: u64| usize::try_from(v).map_err(|_| overflow());
         Ok(Some(TernaryTensor {
             name: t.name,
             format,
             data,
+            stored,
             rows: usize_of(rows)?,
             cols: usize_of(t.cols())?,
             scale,
-            offset: gguf.tensor_start(index).unwrap_or(u64::MAX),
+            offset,
         }))
     }
 

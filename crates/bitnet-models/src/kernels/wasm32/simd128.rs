@@ -27,6 +27,10 @@ impl Blocks for Simd128 {
         vector128::bitnet32f16::<Vec128>(data, out);
     }
 
+    fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], _stream: bool) {
+        vector128::bitnetcpp::<Vec128>(data, scale, out);
+    }
+
     fn tq2_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
         vector128::tq2_0::<Vec128>(data, out);
     }

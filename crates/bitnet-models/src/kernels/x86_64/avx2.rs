@@ -57,6 +57,17 @@ impl Blocks for Avx2 {
         }
     }
 
+    fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool) {
+        // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
+        unsafe {
+            if stream {
+                bitnetcpp::<true>(data, scale, out)
+            } else {
+                bitnetcpp::<false>(data, scale, out)
+            }
+        }
+    }
+
     fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool) {
         // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
         unsafe {
@@ -118,39 +129,60 @@ fn finish<const STREAM: bool>() {
     }
 }
 
-/// One QK256 code block (also TQ2_0's `qs`), with `table` = the 4 products, twice.
+/// One group of 32 code bytes → 128 outputs, with `table` = the 4 products, twice. Element
+/// `32j + e` is byte `e` at shift `2j` (QK256, TQ2_0), or `6 − 2j` with `HIGH_FIRST` (bitnetcpp).
 #[target_feature(enable = "avx2,f16c")]
-fn qk256_block<const STREAM: bool>(codes: &[u8; 64], table: __m256, out: &mut [f32; 256]) {
+fn group128<const STREAM: bool, const HIGH_FIRST: bool>(
+    codes: &[u8; 32],
+    table: __m256,
+    out: &mut [f32; 128],
+) {
     let (groups, _) = codes.as_chunks::<8>();
+    let x = [
+        widen(&groups[0]),
+        widen(&groups[1]),
+        widen(&groups[2]),
+        widen(&groups[3]),
+    ];
+    // Bytes 8i .. 8i + 8 hold elements 32j + 8i .. +8 at the shift of j: run 4j + i of 8
+    // outputs. Walking j, then i, stores the runs in order.
     let (runs, _) = out.as_chunks_mut::<8>();
-    // Bytes h*32 + 8i .. +8 (group 4h + i) hold elements h*128 + 32j + 8i .. +8 at shift 2j,
-    // which is run 16h + 4j + i of 8 outputs: walking h, j, i stores the runs in order.
-    for (groups, runs) in groups.chunks_exact(4).zip(runs.chunks_exact_mut(16)) {
-        let x = [
-            widen(&groups[0]),
-            widen(&groups[1]),
-            widen(&groups[2]),
-            widen(&groups[3]),
-        ];
-        let (j0, rest) = runs.split_at_mut(4);
-        let (j1, rest) = rest.split_at_mut(4);
-        let (j2, j3) = rest.split_at_mut(4);
-        for i in 0..4 {
-            store::<STREAM>(&mut j0[i], _mm256_permutevar8x32_ps(table, x[i]));
-        }
-        for i in 0..4 {
-            let idx = _mm256_srli_epi32::<2>(x[i]);
-            store::<STREAM>(&mut j1[i], _mm256_permutevar8x32_ps(table, idx));
-        }
-        for i in 0..4 {
-            let idx = _mm256_srli_epi32::<4>(x[i]);
-            store::<STREAM>(&mut j2[i], _mm256_permutevar8x32_ps(table, idx));
-        }
-        for i in 0..4 {
-            let idx = _mm256_srli_epi32::<6>(x[i]);
-            store::<STREAM>(&mut j3[i], _mm256_permutevar8x32_ps(table, idx));
+    for j in 0..4 {
+        let shift = if HIGH_FIRST { 6 - 2 * j } else { 2 * j };
+        // A uniform constant count: compiled to an immediate shift.
+        let count = _mm256_set1_epi32(shift);
+        for (i, x) in x.iter().enumerate() {
+            let idx = _mm256_srlv_epi32(*x, count);
+            store::<STREAM>(
+                &mut runs[4 * j as usize + i],
+                _mm256_permutevar8x32_ps(table, idx),
+            );
         }
     }
+}
+
+/// One QK256 code block (also TQ2_0's `qs`): two groups of 128.
+#[target_feature(enable = "avx2,f16c")]
+fn qk256_block<const STREAM: bool>(codes: &[u8; 64], table: __m256, out: &mut [f32; 256]) {
+    let (halves, _) = codes.as_chunks::<32>();
+    let (outs, _) = out.as_chunks_mut::<128>();
+    for (codes, out) in halves.iter().zip(outs) {
+        group128::<STREAM, false>(codes, table, out);
+    }
+}
+
+/// # Safety
+///
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn bitnetcpp<const STREAM: bool>(data: &[u8], scale: f32, out: &mut [f32]) {
+    let table = _mm256_mul_ps(weights(), _mm256_set1_ps(scale));
+    let (groups, _) = data.as_chunks::<32>();
+    let (outs, _) = out.as_chunks_mut::<128>();
+    for (codes, out) in groups.iter().zip(outs) {
+        group128::<STREAM, true>(codes, table, out);
+    }
+    finish::<STREAM>();
 }
 
 /// # Safety

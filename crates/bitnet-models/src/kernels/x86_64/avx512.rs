@@ -57,6 +57,17 @@ impl Blocks for Avx512 {
         }
     }
 
+    fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool) {
+        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F and F16C on this CPU.
+        unsafe {
+            if stream {
+                bitnetcpp::<true>(data, scale, out)
+            } else {
+                bitnetcpp::<false>(data, scale, out)
+            }
+        }
+    }
+
     fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool) {
         // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F and F16C on this CPU.
         unsafe {
@@ -124,31 +135,56 @@ fn finish<const STREAM: bool>() {
     }
 }
 
-/// One QK256 code block (also TQ2_0's `qs`), with `table` = the 4 products, four times.
+/// One group of 32 code bytes → 128 outputs, with `table` = the 4 products, four times.
+/// Element `32j + e` is byte `e` at shift `2j` (QK256, TQ2_0), or `6 − 2j` with `HIGH_FIRST`
+/// (bitnetcpp).
 #[target_feature(enable = "avx512f,f16c")]
-fn qk256_block<const STREAM: bool>(codes: &[u8; 64], table: __m512, out: &mut [f32; 256]) {
+fn group128<const STREAM: bool, const HIGH_FIRST: bool>(
+    codes: &[u8; 32],
+    table: __m512,
+    out: &mut [f32; 128],
+) {
     let (groups, _) = codes.as_chunks::<16>();
+    let x = [widen(&groups[0]), widen(&groups[1])];
+    // Bytes 16i .. 16i + 16 hold elements 32j + 16i .. +16 at the shift of j: run 2j + i of 16
+    // outputs. Walking j, then i, stores the runs in order.
     let (runs, _) = out.as_chunks_mut::<16>();
-    // Bytes h*32 + 16i .. +16 (group 2h + i) hold elements h*128 + 32j + 16i .. +16 at shift
-    // 2j, which is run 8h + 2j + i of 16 outputs: walking h, j, i stores the runs in order.
-    for (groups, runs) in groups.chunks_exact(2).zip(runs.chunks_exact_mut(8)) {
-        let x = [widen(&groups[0]), widen(&groups[1])];
-        for i in 0..2 {
-            store::<STREAM>(&mut runs[i], _mm512_permutexvar_ps(x[i], table));
-        }
-        for i in 0..2 {
-            let idx = _mm512_srli_epi32::<2>(x[i]);
-            store::<STREAM>(&mut runs[2 + i], _mm512_permutexvar_ps(idx, table));
-        }
-        for i in 0..2 {
-            let idx = _mm512_srli_epi32::<4>(x[i]);
-            store::<STREAM>(&mut runs[4 + i], _mm512_permutexvar_ps(idx, table));
-        }
-        for i in 0..2 {
-            let idx = _mm512_srli_epi32::<6>(x[i]);
-            store::<STREAM>(&mut runs[6 + i], _mm512_permutexvar_ps(idx, table));
+    for j in 0..4 {
+        let shift = if HIGH_FIRST { 6 - 2 * j } else { 2 * j };
+        // A uniform constant count: compiled to an immediate shift.
+        let count = _mm512_set1_epi32(shift);
+        for (i, x) in x.iter().enumerate() {
+            let idx = _mm512_srlv_epi32(*x, count);
+            store::<STREAM>(
+                &mut runs[2 * j as usize + i],
+                _mm512_permutexvar_ps(idx, table),
+            );
         }
     }
+}
+
+/// One QK256 code block (also TQ2_0's `qs`): two groups of 128.
+#[target_feature(enable = "avx512f,f16c")]
+fn qk256_block<const STREAM: bool>(codes: &[u8; 64], table: __m512, out: &mut [f32; 256]) {
+    let (halves, _) = codes.as_chunks::<32>();
+    let (outs, _) = out.as_chunks_mut::<128>();
+    for (codes, out) in halves.iter().zip(outs) {
+        group128::<STREAM, false>(codes, table, out);
+    }
+}
+
+/// # Safety
+///
+/// The CPU must support AVX-512F and F16C.
+#[target_feature(enable = "avx512f,f16c")]
+unsafe fn bitnetcpp<const STREAM: bool>(data: &[u8], scale: f32, out: &mut [f32]) {
+    let table = _mm512_mul_ps(weights(), _mm512_set1_ps(scale));
+    let (groups, _) = data.as_chunks::<32>();
+    let (outs, _) = out.as_chunks_mut::<128>();
+    for (codes, out) in groups.iter().zip(outs) {
+        group128::<STREAM, true>(codes, table, out);
+    }
+    finish::<STREAM>();
 }
 
 /// # Safety
