@@ -35,7 +35,7 @@ mod reader;
 mod types;
 mod validate;
 mod value;
-mod writer;
+mod write;
 
 pub use cursor::MAX_LEN;
 pub use error::{DataError, Finding, GgufError, GgufWarning, Location, Severity};
@@ -45,4 +45,4 @@ pub use reader::{
 pub use types::{file_type_name, ggml_type, other_meaning, type_info, TypeInfo, ValueType};
 pub use validate::Report;
 pub use value::{Array, ArrayIter, MetadataValue, Value};
-pub use writer::{BuildError, GgufBuilder};
+pub use write::{BuildError, GgufBuilder, GgufWriter, TensorSpec, WriteError};
