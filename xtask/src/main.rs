@@ -8,6 +8,7 @@ mod cross_test;
 mod files;
 mod fuzz;
 mod gen_fixtures;
+mod gen_model;
 
 use std::path::PathBuf;
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Write the reference fixtures and checksums.txt (SPEC §3), or check them with --check.
     GenFixtures(gen_fixtures::Args),
+    /// Write a seeded synthetic model with real BitNet b1.58 layer names and shapes.
+    GenModel(gen_model::Args),
     /// Benchmark every available dequantization kernel against an f32 fill baseline.
     BenchKernels(bench_kernels::Args),
     /// Build and run the test suites for aarch64, wasm32 and s390x under emulation.
@@ -35,6 +38,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::GenFixtures(args) => gen_fixtures::run(args),
+        Command::GenModel(args) => gen_model::run(args),
         Command::BenchKernels(args) => bench_kernels::run(args),
         Command::CrossTest(args) => cross_test::run(args),
         Command::Fuzz(args) => fuzz::run(args),

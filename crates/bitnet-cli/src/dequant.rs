@@ -13,7 +13,7 @@
 //! `BITNET_STRICT_MODE`.
 
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{anyhow, Context};
 use bitnet_gguf::TensorInfo;
@@ -22,6 +22,7 @@ use serde_json::json;
 
 use crate::env::Env;
 use crate::input::Input;
+use crate::output::write_atomically;
 use crate::progress::Progress;
 use crate::{stderr_line, Failure, OrExit, EXIT_INVALID, EXIT_USAGE};
 
@@ -133,47 +134,6 @@ fn write_values(
     }
 }
 
-/// The directory a temporary file for `target` goes in (the target's own, so rename is atomic).
-fn parent_dir(target: &Path) -> &Path {
-    match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Writes `target` atomically: a temporary file in the same directory, renamed when complete.
-fn write_atomically(
-    target: &Path,
-    write: impl FnOnce(&mut BufWriter<&std::fs::File>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let shown = target.display();
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".bitnet-cli-").suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // The usual mode of a new file (the umask still applies), not tempfile's 0600.
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    let temp = builder
-        .tempfile_in(parent_dir(target))
-        .with_context(|| format!("{shown}: cannot create a temporary file next to it"))?;
-    {
-        let mut w = BufWriter::new(temp.as_file());
-        write(&mut w).with_context(|| format!("{shown}: cannot write"))?;
-        w.flush()
-            .with_context(|| format!("{shown}: cannot write"))?;
-    }
-    temp.as_file()
-        .sync_all()
-        .with_context(|| format!("{shown}: cannot sync"))?;
-    // On failure `PersistError` hands the temporary file back; dropping it deletes it.
-    temp.persist(target)
-        .map_err(|e| e.error)
-        .with_context(|| format!("{shown}: cannot rename the temporary file into place"))?;
-    Ok(())
-}
-
 /// Runs `dequant`.
 pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
     let input = Input::open(&args.file).or_usage()?;
@@ -205,7 +165,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
     let write =
         |w: &mut dyn Write| write_values(w, &info, &values, args.format, env.kernel, &progress);
     match &args.out {
-        Some(target) => write_atomically(target, |w| write(w)).or_usage()?,
+        Some(target) => write_atomically(target, true, |w| write(w)).or_usage()?,
         None => {
             let mut w = BufWriter::new(io::stdout().lock());
             write(&mut w)

@@ -1,11 +1,15 @@
-//! `bitnet-cli`: check, inspect and dequantize GGUF files with BitNet ternary weights (SPEC §4).
+//! `bitnet-cli`: check, inspect, dequantize, convert and compare GGUF files with BitNet ternary
+//! weights (docs/cli.md).
 //!
-//! - `compat-check FILE...` validates every rule of SPEC §1–§2 (and the required keys of
-//!   `bitnet-b1.58` files) through `bitnet_models::check`.
+//! - `compat-check FILE...` validates every container and ternary-format rule (and the required
+//!   keys of `bitnet-b1.58` files) through `bitnet_models::Model::check`.
 //! - `inspect FILE` lists the header, metadata and tensors, optionally with norm statistics and
 //!   the architecture's norm gate (feature `full-cli`).
 //! - `dequant FILE TENSOR` writes a tensor's values as JSON or raw little-endian `f32`
 //!   (feature `full-cli`).
+//! - `convert IN OUT --to FORMAT` re-encodes every ternary tensor, exactly or not at all
+//!   (feature `full-cli`).
+//! - `diff A B` compares metadata, tensors and decoded values (feature `full-cli`).
 //!
 //! This crate owns the command line: arguments, exit statuses, output formats, the environment
 //! variables, memory-mapping the input and writing output atomically. It must not interpret
@@ -16,13 +20,19 @@
 
 mod compat;
 #[cfg(feature = "full-cli")]
+mod convert;
+#[cfg(feature = "full-cli")]
 mod dequant;
+#[cfg(feature = "full-cli")]
+mod diff;
 mod env;
 mod input;
 #[cfg(feature = "full-cli")]
 mod inspect;
 #[cfg(feature = "full-cli")]
 mod json;
+#[cfg(feature = "full-cli")]
+mod output;
 mod progress;
 mod report;
 #[cfg(feature = "full-cli")]
@@ -42,7 +52,7 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 #[command(
     name = "bitnet-cli",
     version,
-    about = "Check, inspect and dequantize GGUF files with BitNet ternary (I2_S, TQ2_0) weights",
+    about = "Check, inspect, dequantize, convert and compare GGUF files with BitNet ternary (I2_S, TQ2_0) weights",
     after_help = "Exit status: 0 success, 1 invalid file (or strict-mode failure), 2 usage or I/O error.\n\
                   Environment: BITNET_KERNEL=scalar|avx2|avx512|neon|simd128 forces a kernel;\n\
                   BITNET_STRICT_MODE=1|true|yes|on turns warnings and failed gates into errors."
@@ -54,7 +64,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate GGUF files against SPEC §1–§2 (and the required keys of bitnet-b1.58 files).
+    /// Validate GGUF files: container, ternary formats, bitnet-b1.58 keys (docs/validation.md).
     CompatCheck(compat::Args),
     /// List the header, metadata and tensors of a GGUF file.
     #[cfg(feature = "full-cli")]
@@ -62,6 +72,12 @@ enum Command {
     /// Write the dequantized values of one tensor (F32, F16, I2_S, TQ2_0).
     #[cfg(feature = "full-cli")]
     Dequant(dequant::Args),
+    /// Convert every ternary tensor to another dialect, exactly or not at all (docs/convert.md).
+    #[cfg(feature = "full-cli")]
+    Convert(convert::Args),
+    /// Compare two files: metadata, tensors, decoded values with scales applied.
+    #[cfg(feature = "full-cli")]
+    Diff(diff::Args),
 }
 
 /// Why a command stopped: the error to print and the exit status.
@@ -121,6 +137,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Inspect(args) => inspect::run(&args, &env),
         #[cfg(feature = "full-cli")]
         Command::Dequant(args) => dequant::run(&args, &env),
+        #[cfg(feature = "full-cli")]
+        Command::Convert(args) => convert::run(&args, &env),
+        #[cfg(feature = "full-cli")]
+        Command::Diff(args) => diff::run(&args, &env),
     }
 }
 

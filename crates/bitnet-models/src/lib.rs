@@ -30,6 +30,7 @@
 //!   bit-identical to the reference.
 //! - [`model`]: the same rules applied to a parsed GGUF file ([`Model`]): flavor per I2_S
 //!   tensor, the `.scale` sibling, the scan, the required keys, decoding of whole tensors.
+//! - [`convert`]: a model re-encoded to another ternary format, exactly or not at all.
 //! - `fixtures` (feature `fixtures`): the reference fixtures, built in memory.
 //!
 //! Codes: 0 → −1, 1 → 0, 2 → +1, 3 reserved (decoded as 0, reported by [`scan`]). The output of
@@ -37,7 +38,9 @@
 
 #![warn(missing_docs)]
 
+pub mod convert;
 pub mod detect;
+pub mod diff;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod format;

@@ -19,7 +19,7 @@ pub enum Values<'a> {
     F16(&'a [u8]),
 }
 
-impl Values<'_> {
+impl<'a> Values<'a> {
     /// How many values there are.
     pub fn len(&self) -> usize {
         match self {
@@ -63,53 +63,92 @@ impl Values<'_> {
         max_values: usize,
         mut emit: impl FnMut(&[f32]) -> Result<(), E>,
     ) -> Result<(), E> {
-        let max_values = max_values.max(1);
-        let mut buf = Vec::new();
-        match *self {
+        let mut chunks = self.chunks(kernel, max_values);
+        while let Some(chunk) = chunks.next_chunk()? {
+            emit(chunk)?;
+        }
+        Ok(())
+    }
+
+    /// A cursor over the values a chunk at a time, as [`Values::for_each_chunk`] cuts them.
+    pub fn chunks(&self, kernel: Kernel, max_values: usize) -> Chunks<'a> {
+        Chunks {
+            values: *self,
+            kernel,
+            max_values: max_values.max(1),
+            next: 0,
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// The values of a tensor a chunk at a time ([`Values::chunks`]).
+#[derive(Debug)]
+pub struct Chunks<'a> {
+    values: Values<'a>,
+    kernel: Kernel,
+    max_values: usize,
+    /// Where the next chunk starts: a (one-block) row of a ternary tensor, else a value.
+    next: usize,
+    buf: Vec<f32>,
+}
+
+impl Chunks<'_> {
+    /// The next chunk of values, `None` after the last.
+    pub fn next_chunk(&mut self) -> Result<Option<&[f32]>, ModelError> {
+        match self.values {
             Values::Ternary(t) => {
                 if t.is_empty() {
-                    return Ok(());
+                    return Ok(None);
                 }
-                // Without row padding the blocks are one contiguous stream, so the tensor can be
-                // decoded as one-block rows: chunks stay small even when a single row is huge.
+                // Without row padding the blocks are one contiguous stream, so the tensor can
+                // be decoded as one-block rows: chunks stay small even when a row is huge.
                 let block = t.format.block_elems();
                 let (rows, cols) = if t.cols % block == 0 {
                     (t.rows * (t.cols / block), block)
                 } else {
                     (t.rows, t.cols)
                 };
-                let row_bytes = t.data.len() / rows;
-                let chunk_rows = (max_values / cols).max(1);
-                for rows_data in t.data.chunks(chunk_rows.saturating_mul(row_bytes)) {
-                    let n = rows_data.len() / row_bytes;
-                    buf.resize(n * cols, 0.0);
-                    kernel
-                        .dequantize(t.format, rows_data, n, cols, t.scale, &mut buf)
-                        .map_err(|source| ModelError::Format {
-                            tensor: t.name.to_owned(),
-                            source,
-                        })?;
-                    emit(&buf)?;
+                if self.next >= rows {
+                    return Ok(None);
                 }
+                let row_bytes = t.data.len() / rows;
+                let n = (self.max_values / cols).clamp(1, rows - self.next);
+                let data = &t.data[self.next * row_bytes..(self.next + n) * row_bytes];
+                self.buf.resize(n * cols, 0.0);
+                self.kernel
+                    .dequantize(t.format, data, n, cols, t.scale, &mut self.buf)
+                    .map_err(|source| ModelError::Format {
+                        tensor: t.name.to_owned(),
+                        source,
+                    })?;
+                t.apply_post_scale(&mut self.buf);
+                self.next += n;
             }
             Values::F32(data) => {
-                for chunk in data.chunks(max_values.saturating_mul(4)) {
-                    buf.clear();
-                    let (values, _) = chunk.as_chunks::<4>();
-                    buf.extend(values.iter().map(|v| f32::from_le_bytes(*v)));
-                    emit(&buf)?;
-                }
+                let (values, _) = data.as_chunks::<4>();
+                let Some(rest) = values.get(self.next..).filter(|r| !r.is_empty()) else {
+                    return Ok(None);
+                };
+                let chunk = &rest[..rest.len().min(self.max_values)];
+                self.buf.clear();
+                self.buf
+                    .extend(chunk.iter().map(|v| f32::from_le_bytes(*v)));
+                self.next += chunk.len();
             }
             Values::F16(data) => {
-                for chunk in data.chunks(max_values.saturating_mul(2)) {
-                    buf.clear();
-                    let (values, _) = chunk.as_chunks::<2>();
-                    buf.extend(values.iter().map(|v| f16::from_le_bytes(*v).to_f32()));
-                    emit(&buf)?;
-                }
+                let (values, _) = data.as_chunks::<2>();
+                let Some(rest) = values.get(self.next..).filter(|r| !r.is_empty()) else {
+                    return Ok(None);
+                };
+                let chunk = &rest[..rest.len().min(self.max_values)];
+                self.buf.clear();
+                self.buf
+                    .extend(chunk.iter().map(|v| f16::from_le_bytes(*v).to_f32()));
+                self.next += chunk.len();
             }
         }
-        Ok(())
+        Ok(Some(&self.buf))
     }
 }
 

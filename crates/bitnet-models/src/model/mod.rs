@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 
 use bitnet_gguf::{ggml_type, Gguf, GgufError};
 
-pub use decode::Values;
+pub use decode::{Chunks, Values};
 pub use error::{has_errors, DecodeError, ModelError};
 pub use keys::{BITNET_ARCH, REQUIRED_KEYS};
 pub use tensor::{scale_sibling_name, TernaryTensor};

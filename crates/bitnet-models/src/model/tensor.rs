@@ -26,6 +26,10 @@ pub struct TernaryTensor<'a> {
     /// The tensor scale the kernels take: QK256's `.scale` sibling (1.0 without one), the f32
     /// in bitnetcpp's tail, exactly 1.0 for formats whose blocks carry their own scale.
     pub scale: f32,
+    /// For TQ2_0 with a `.scale` sibling (as mainline llama.cpp's BitNet models have): the
+    /// sibling's value, which multiplies every decoded value, `(w × d) × s` — a second
+    /// multiplication, after the kernel's.
+    pub post_scale: Option<f32>,
     /// Absolute offset of the data in the file.
     pub offset: u64,
 }
@@ -42,7 +46,8 @@ impl TernaryTensor<'_> {
         self.len() == 0
     }
 
-    /// All values, row-major, into `out` (exactly [`TernaryTensor::len`] long).
+    /// All values, row-major, into `out` (exactly [`TernaryTensor::len`] long), the
+    /// [`TernaryTensor::post_scale`] applied.
     pub fn dequantize(&self, kernel: Kernel, out: &mut [f32]) -> Result<(), FormatError> {
         kernel.dequantize(
             self.format,
@@ -51,7 +56,18 @@ impl TernaryTensor<'_> {
             self.cols,
             self.scale,
             out,
-        )
+        )?;
+        self.apply_post_scale(out);
+        Ok(())
+    }
+
+    /// Multiplies `values` (decoded by a kernel) by [`TernaryTensor::post_scale`], if any.
+    pub fn apply_post_scale(&self, values: &mut [f32]) {
+        if let Some(s) = self.post_scale {
+            for v in values {
+                *v *= s;
+            }
+        }
     }
 
     /// Reserved codes, non-finite block scales and bad padding (offsets relative to the data).
@@ -144,6 +160,10 @@ impl<'a> Model<'a> {
                 (stored, stored, 1.0)
             }
         };
+        let post_scale = match format {
+            TernaryFormat::Tq2_0 => self.sibling_scale(index)?,
+            _ => None,
+        };
         let usize_of = |v: u64| usize::try_from(v).map_err(|_| overflow());
         Ok(Some(TernaryTensor {
             name: t.name,
@@ -153,6 +173,7 @@ impl<'a> Model<'a> {
             rows: usize_of(rows)?,
             cols: usize_of(t.cols())?,
             scale,
+            post_scale,
             offset,
         }))
     }
@@ -166,8 +187,14 @@ impl<'a> Model<'a> {
     /// The QK256 scale of tensor `index`: its `<base>.scale` sibling (F32, shape `[1]`, finite),
     /// or 1.0 when there is none.
     pub fn qk256_scale(&self, index: usize) -> Result<f32, ModelError> {
+        Ok(self.sibling_scale(index)?.unwrap_or(1.0))
+    }
+
+    /// The value of tensor `index`'s `<base>.scale` sibling (F32, shape `[1]`, finite), `None`
+    /// when there is none.
+    pub fn sibling_scale(&self, index: usize) -> Result<Option<f32>, ModelError> {
         let Some((si, s)) = self.scale_sibling(index) else {
-            return Ok(1.0);
+            return Ok(None);
         };
         if s.ggml_type != ggml_type::F32 || s.ne() != [1] {
             return Err(ModelError::ScaleShape {
@@ -185,6 +212,6 @@ impl<'a> Model<'a> {
                 value,
             });
         }
-        Ok(value)
+        Ok(Some(value))
     }
 }

@@ -1,0 +1,213 @@
+//! Re-encoding one ternary tensor: its weights out of the source blocks, into the target's, and
+//! the check that the result decodes to the source's values bit for bit.
+
+use crate::format::{code_position, TernaryFormat};
+use crate::kernels::Kernel;
+use crate::model::TernaryTensor;
+use crate::pack::{pack, pack_bitnetcpp};
+
+use super::scales::TargetScales;
+
+/// Values compared per step of the check: 64 Ki (256 KiB of `f32` per side).
+const CHECK_VALUES: usize = 1 << 16;
+
+/// The weights (−1, 0, +1) of `t`, row-major, without row padding; `Err((row, col))` of the
+/// first element holding the reserved code 3.
+pub(crate) fn weights(t: &TernaryTensor<'_>) -> Result<Vec<i8>, (usize, usize)> {
+    let format = t.format;
+    let (elems, block_bytes) = (format.block_elems(), format.block_bytes());
+    let row_bytes = if t.rows == 0 {
+        0
+    } else {
+        t.data.len() / t.rows
+    };
+    let mut out = Vec::with_capacity(t.len());
+    for row in 0..t.rows {
+        let row_data = &t.data[row * row_bytes..][..row_bytes];
+        for (b, block) in row_data.chunks_exact(block_bytes).enumerate() {
+            let n = elems.min(t.cols - b * elems);
+            for e in 0..n {
+                let (byte, shift) = code_position(format, e);
+                match (block[byte] >> shift) & 3 {
+                    3 => return Err((row, b * elems + e)),
+                    code => out.push(code as i8 - 1),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A byte's four 2-bit fields in the opposite order: a bitnetcpp group's byte (high bits first)
+/// as a QK256 half-block's (low bits first), and back.
+const REVERSED: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let x = b as u8;
+        table[b] = (x >> 6) | ((x >> 2) & 0x0C) | ((x << 2) & 0x30) | (x << 6);
+        b += 1;
+    }
+    table
+};
+
+/// Calls `f` with each 128-element group (32 code bytes) of `t`'s codes in order, and says
+/// whether its fields are high bits first; `None` when `t`'s codes are not such a stream (a
+/// format with other groups, or rows padded to whole blocks).
+fn groups<'t>(t: &TernaryTensor<'t>) -> Option<(Vec<&'t [u8]>, bool)> {
+    let whole = t.cols.is_multiple_of(256);
+    Some(match t.format {
+        TernaryFormat::BitnetCpp => (t.data.chunks_exact(32).collect(), true),
+        TernaryFormat::Qk256 if whole => (t.data.chunks_exact(32).collect(), false),
+        TernaryFormat::Tq2_0 if whole => (
+            t.data
+                .chunks_exact(66)
+                .flat_map(|b| [&b[..32], &b[32..64]])
+                .collect(),
+            false,
+        ),
+        _ => return None,
+    })
+}
+
+/// The fast way for the formats that share 128-element groups (QK256, TQ2_0, bitnetcpp, rows
+/// of whole 256-element blocks): the same code bytes, their fields reversed where the order
+/// differs, with the target's scales around them. `None` where it does not apply.
+pub(crate) fn transcode(
+    source: &TernaryTensor<'_>,
+    target: TernaryFormat,
+    scales: &TargetScales,
+) -> Option<Vec<u8>> {
+    if !source.cols.is_multiple_of(256) {
+        return None;
+    }
+    let (groups, high_first) = groups(source)?;
+    let reverse = high_first != (target == TernaryFormat::BitnetCpp);
+    let size = target.tensor_bytes(source.rows as u64, source.cols as u64)? as usize;
+    let mut out = Vec::with_capacity(size);
+    let put = |out: &mut Vec<u8>, group: &[u8]| {
+        if reverse {
+            out.extend(group.iter().map(|&b| REVERSED[usize::from(b)]));
+        } else {
+            out.extend_from_slice(group);
+        }
+    };
+    match target {
+        TernaryFormat::Qk256 => groups.iter().for_each(|g| put(&mut out, g)),
+        TernaryFormat::Tq2_0 => {
+            for (pair, d) in groups.chunks_exact(2).zip(&scales.blocks) {
+                put(&mut out, pair[0]);
+                put(&mut out, pair[1]);
+                out.extend_from_slice(&d.to_le_bytes());
+            }
+        }
+        TernaryFormat::BitnetCpp => {
+            groups.iter().for_each(|g| put(&mut out, g));
+            out.extend_from_slice(&scales.tensor.to_le_bytes());
+            out.resize(size, 0);
+        }
+        TernaryFormat::BitNet32F16 => return None,
+    }
+    (out.len() == size).then_some(out)
+}
+
+/// The stored bytes of a `rows × cols` tensor of `weights` in `target` with `scales`.
+pub(crate) fn encode(
+    target: TernaryFormat,
+    weights: &[i8],
+    rows: usize,
+    cols: usize,
+    scales: &TargetScales,
+) -> Result<Vec<u8>, String> {
+    let packed = match target {
+        TernaryFormat::BitnetCpp => pack_bitnetcpp(weights, rows, cols, scales.tensor),
+        TernaryFormat::Qk256 => pack(target, weights, rows, cols, &[]),
+        TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 => {
+            pack(target, weights, rows, cols, &scales.blocks)
+        }
+    };
+    packed.map_err(|e| e.to_string())
+}
+
+/// The converted tensor as a [`TernaryTensor`] over its new bytes, to decode it.
+pub(crate) fn view<'b>(
+    source: &TernaryTensor<'_>,
+    target: TernaryFormat,
+    stored: &'b [u8],
+    scales: &TargetScales,
+) -> TernaryTensor<'b> {
+    let data = &stored[..stored.len() - target.tail_bytes()];
+    let (scale, post_scale) = match target {
+        TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => (scales.tensor, None),
+        TernaryFormat::BitNet32F16 => (1.0, None),
+        TernaryFormat::Tq2_0 => (1.0, scales.sibling),
+    };
+    TernaryTensor {
+        name: "",
+        format: target,
+        data,
+        stored,
+        rows: source.rows,
+        cols: source.cols,
+        scale,
+        post_scale,
+        offset: 0,
+    }
+}
+
+/// Decodes `a` and `b` a slice of rows at a time and compares the `f32` bits; `Err` names the
+/// first value that differs.
+pub(crate) fn same_values(
+    a: &TernaryTensor<'_>,
+    b: &TernaryTensor<'_>,
+    kernel: Kernel,
+) -> Result<(), String> {
+    if (a.rows, a.cols) != (b.rows, b.cols) {
+        return Err(format!(
+            "shape {}x{} became {}x{}",
+            a.rows, a.cols, b.rows, b.cols
+        ));
+    }
+    if a.is_empty() {
+        return Ok(());
+    }
+    let rows_per_step = (CHECK_VALUES / a.cols).max(1);
+    let (mut va, mut vb) = (Vec::new(), Vec::new());
+    for first in (0..a.rows).step_by(rows_per_step) {
+        let rows = first..(first + rows_per_step).min(a.rows);
+        decode_rows(a, rows.clone(), kernel, &mut va)?;
+        decode_rows(b, rows.clone(), kernel, &mut vb)?;
+        if let Some(i) = va
+            .iter()
+            .zip(&vb)
+            .position(|(x, y)| x.to_bits() != y.to_bits())
+        {
+            let k = first * a.cols + i;
+            return Err(format!(
+                "value {k} (row {}, column {}) decodes to {:e}, not {:e}",
+                k / a.cols,
+                k % a.cols,
+                vb[i],
+                va[i]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The values of `rows` of `t` into `out` (resized).
+fn decode_rows(
+    t: &TernaryTensor<'_>,
+    rows: std::ops::Range<usize>,
+    kernel: Kernel,
+    out: &mut Vec<f32>,
+) -> Result<(), String> {
+    let row_bytes = t.data.len() / t.rows;
+    let data = &t.data[rows.start * row_bytes..rows.end * row_bytes];
+    out.resize(rows.len() * t.cols, 0.0);
+    kernel
+        .dequantize(t.format, data, rows.len(), t.cols, t.scale, out)
+        .map_err(|e| e.to_string())?;
+    t.apply_post_scale(out);
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! Converting a model between ternary dialects, exactly or not at all (docs/convert.md).
+//!
+//! [`Plan::new`] decides everything that can be decided from the shapes and scales — which
+//! tensors are re-encoded, which copied, which `.scale` siblings appear or go, the metadata —
+//! and refuses, naming the tensor and the reason, whatever cannot be exact. [`Plan::write`]
+//! then streams the file: copied tensors byte for byte, re-encoded ones only after their decoded
+//! values (scales applied) have been compared bit for bit with the source's.
+//!
+//! This module must not touch the file system: the caller gives a `Write` and commits the file
+//! (temp file, sync, rename) only when `write` succeeds.
+
+mod encode;
+mod scales;
+
+use std::io::Write;
+
+use bitnet_gguf::{ggml_type, GgufWriter, MetadataValue, TensorSpec, WriteError};
+
+use crate::format::TernaryFormat;
+use crate::kernels::Kernel;
+use crate::model::{scale_sibling_name, Model, ModelError, TernaryTensor};
+
+use scales::{source_scales, target_scales, TargetScales};
+
+/// The key naming the model's quantization.
+const FILE_TYPE_KEY: &str = "general.file_type";
+/// The key naming the architecture, which prefixes its own keys.
+const ARCH_KEY: &str = "general.architecture";
+
+/// What to convert to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The ternary format every ternary tensor becomes.
+    pub target: TernaryFormat,
+    /// A new `general.architecture`; its keys' prefix is renamed with it
+    /// (`bitnet-b1.58.*` → `bitnet.*` for mainline llama.cpp's BitNet graph).
+    pub arch: Option<String>,
+}
+
+/// Why a model cannot be converted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConvertError {
+    /// A tensor of the input cannot be read (flavor, scale, data out of bounds).
+    #[error(transparent)]
+    Invalid(#[from] ModelError),
+    /// A tensor cannot be converted exactly.
+    #[error("tensor {tensor:?} cannot be converted to {target} exactly: {reason}")]
+    NotExact {
+        /// The tensor.
+        tensor: String,
+        /// The target format.
+        target: TernaryFormat,
+        /// Why.
+        reason: String,
+    },
+    /// The output could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// The ggml type of a target format.
+pub fn ggml_type_of(target: TernaryFormat) -> u32 {
+    match target {
+        TernaryFormat::Qk256 | TernaryFormat::BitNet32F16 | TernaryFormat::BitnetCpp => {
+            ggml_type::I2_S
+        }
+        TernaryFormat::Tq2_0 => ggml_type::TQ2_0,
+    }
+}
+
+/// The `general.file_type` a converted file gets, `None` to keep the source's (as mainline
+/// llama.cpp numbers TQ1_0 and TQ2_0 models, bitnet.cpp its I2_S ones).
+pub fn file_type_of(target: TernaryFormat) -> Option<u32> {
+    match target {
+        TernaryFormat::Tq2_0 => Some(37),
+        TernaryFormat::BitnetCpp => Some(40),
+        TernaryFormat::Qk256 | TernaryFormat::BitNet32F16 => None,
+    }
+}
+
+/// One tensor of the output.
+#[derive(Debug, Clone)]
+enum Item {
+    /// Tensor `index` of the input, byte for byte.
+    Copy { index: usize },
+    /// Ternary tensor `index`, re-encoded with these scales.
+    Convert { index: usize, scales: TargetScales },
+    /// A `.scale` sibling of the tensor before it: one f32.
+    Scale { value: f32 },
+}
+
+/// What the output will be, decided before anything is written.
+#[derive(Debug)]
+pub struct Plan<'m, 'a> {
+    model: &'m Model<'a>,
+    target: TernaryFormat,
+    metadata: Vec<(String, MetadataValue)>,
+    specs: Vec<TensorSpec>,
+    items: Vec<Item>,
+}
+
+/// What [`Plan::write`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Ternary tensors re-encoded (and checked).
+    pub converted: usize,
+    /// Tensors copied byte for byte.
+    pub copied: usize,
+    /// `.scale` siblings written.
+    pub scales_written: usize,
+    /// `.scale` siblings of the input not written (their value went elsewhere).
+    pub scales_dropped: usize,
+    /// The largest tensor held in memory while converting, in bytes: the bound on the memory
+    /// a conversion needs beyond the mapped input.
+    pub largest_tensor_bytes: u64,
+}
+
+impl<'m, 'a> Plan<'m, 'a> {
+    /// Decides the output, or refuses: a ternary tensor that cannot be read, or cannot be
+    /// exact in the target (rows the target cannot hold, scales it cannot hold, reserved codes).
+    pub fn new(model: &'m Model<'a>, options: &Options) -> Result<Self, ConvertError> {
+        let gguf = model.gguf();
+        let target = options.target;
+        // Which tensors are `.scale` siblings of a ternary weight: their value moves with it.
+        let mut sibling_of = vec![false; gguf.tensors().len()];
+        let mut items = Vec::new();
+        let mut specs = Vec::new();
+        for index in 0..gguf.tensors().len() {
+            if model.ternary(index)?.is_some() {
+                if let Some((si, _)) = model.scale_sibling(index) {
+                    sibling_of[si] = true;
+                }
+            }
+        }
+        for (index, t) in gguf.tensors().iter().enumerate() {
+            if sibling_of[index] {
+                continue;
+            }
+            let Some(tensor) = model.ternary(index)? else {
+                let size = model.byte_size(index).ok_or_else(|| {
+                    ModelError::Gguf(bitnet_gguf::GgufError::ByteSizeOverflow {
+                        tensor: t.name.to_owned(),
+                        ne: t.ne().to_vec(),
+                    })
+                })?;
+                specs.push(TensorSpec {
+                    name: t.name.to_owned(),
+                    ne: t.ne().to_vec(),
+                    ggml_type: t.ggml_type,
+                    size,
+                });
+                items.push(Item::Copy { index });
+                continue;
+            };
+            let not_exact = |reason: String| ConvertError::NotExact {
+                tensor: t.name.to_owned(),
+                target,
+                reason,
+            };
+            if !target.fits_cols(tensor.cols as u64) || !tq_cols_ok(target, tensor.cols) {
+                return Err(not_exact(format!(
+                    "its rows have {} columns, and {target} needs a multiple of {}",
+                    tensor.cols,
+                    target.block_elems()
+                )));
+            }
+            let report = tensor.scan().map_err(|e| not_exact(e.to_string()))?;
+            if report.reserved_codes > 0 {
+                return Err(not_exact(format!(
+                    "{} element(s) hold the reserved code 3, which has no value to convert",
+                    report.reserved_codes
+                )));
+            }
+            let had_sibling = model.scale_sibling(index).is_some();
+            let scales = target_scales(
+                &source_scales(&tensor),
+                target,
+                tensor.rows,
+                tensor.cols,
+                had_sibling,
+            )
+            .map_err(not_exact)?;
+            let size = target
+                .tensor_bytes(tensor.rows as u64, tensor.cols as u64)
+                .ok_or_else(|| not_exact("its size overflows".into()))?;
+            specs.push(TensorSpec {
+                name: t.name.to_owned(),
+                ne: t.ne().to_vec(),
+                ggml_type: ggml_type_of(target),
+                size,
+            });
+            let sibling = scales.sibling;
+            items.push(Item::Convert { index, scales });
+            if let Some(value) = sibling {
+                let name = scale_sibling_name(t.name).ok_or_else(|| {
+                    not_exact(format!(
+                        "its scale {value:e} needs a .scale tensor, and only a name ending in \
+                         .weight has one"
+                    ))
+                })?;
+                specs.push(TensorSpec {
+                    name,
+                    ne: vec![1],
+                    ggml_type: ggml_type::F32,
+                    size: 4,
+                });
+                items.push(Item::Scale { value });
+            }
+        }
+        Ok(Self {
+            model,
+            target,
+            metadata: metadata(model, options),
+            specs,
+            items,
+        })
+    }
+
+    /// The metadata the output will have, in order.
+    pub fn metadata(&self) -> &[(String, MetadataValue)] {
+        &self.metadata
+    }
+
+    /// The tensors the output will have, in order.
+    pub fn tensors(&self) -> &[TensorSpec] {
+        &self.specs
+    }
+
+    /// Writes the output to `out`, checking every re-encoded tensor against the source before
+    /// writing it; `progress` is called with the input bytes each tensor accounts for.
+    pub fn write<W: Write>(
+        &self,
+        out: W,
+        kernel: Kernel,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(W, Summary), ConvertError> {
+        let gguf = self.model.gguf();
+        let mut w = GgufWriter::new(out, &self.metadata, &self.specs)?;
+        let mut summary = Summary {
+            scales_dropped: self.dropped_siblings(),
+            ..Summary::default()
+        };
+        for (item, spec) in self.items.iter().zip(&self.specs) {
+            match item {
+                Item::Copy { index } => {
+                    let data = gguf
+                        .tensor_bytes(&gguf.tensors()[*index], spec.size)
+                        .map_err(ModelError::Gguf)?;
+                    w.write_data(data)?;
+                    summary.copied += 1;
+                    progress(spec.size);
+                }
+                Item::Convert { index, scales } => {
+                    let source = self.model.ternary(*index)?.ok_or_else(|| {
+                        ModelError::Gguf(bitnet_gguf::GgufError::ByteSizeOverflow {
+                            tensor: spec.name.clone(),
+                            ne: spec.ne.clone(),
+                        })
+                    })?;
+                    let stored = self.convert(&source, scales, kernel)?;
+                    w.write_data(&stored)?;
+                    summary.converted += 1;
+                    summary.largest_tensor_bytes = summary
+                        .largest_tensor_bytes
+                        .max(stored.len() as u64 + source.len() as u64);
+                    progress(source.stored.len() as u64);
+                }
+                Item::Scale { value } => {
+                    w.write_data(&value.to_le_bytes())?;
+                    summary.scales_written += 1;
+                }
+            }
+        }
+        Ok((w.finish()?, summary))
+    }
+
+    /// Re-encodes `source` and checks the result decodes to the same values.
+    fn convert(
+        &self,
+        source: &TernaryTensor<'_>,
+        scales: &TargetScales,
+        kernel: Kernel,
+    ) -> Result<Vec<u8>, ConvertError> {
+        let not_exact = |reason: String| ConvertError::NotExact {
+            tensor: source.name.to_owned(),
+            target: self.target,
+            reason,
+        };
+        let stored = match encode::transcode(source, self.target, scales) {
+            Some(stored) => stored,
+            None => {
+                let weights = encode::weights(source).map_err(|(row, col)| {
+                    not_exact(format!("row {row}, column {col} holds the reserved code 3"))
+                })?;
+                encode::encode(self.target, &weights, source.rows, source.cols, scales)
+                    .map_err(not_exact)?
+            }
+        };
+        let converted = encode::view(source, self.target, &stored, scales);
+        encode::same_values(source, &converted, kernel)
+            .map_err(|e| not_exact(format!("the check found {e}")))?;
+        Ok(stored)
+    }
+
+    /// How many `.scale` siblings of the input the output does not have.
+    fn dropped_siblings(&self) -> usize {
+        let gguf = self.model.gguf();
+        let kept: std::collections::HashSet<&str> =
+            self.specs.iter().map(|s| s.name.as_str()).collect();
+        (0..gguf.tensors().len())
+            .filter(|&i| matches!(self.model.ternary(i), Ok(Some(_))))
+            .filter_map(|i| self.model.scale_sibling(i))
+            .filter(|(_, s)| !kept.contains(s.name))
+            .count()
+    }
+}
+
+/// TQ2_0 (like every TQ format) never pads rows: ggml needs `ne[0]` to be a multiple of 256.
+fn tq_cols_ok(target: TernaryFormat, cols: usize) -> bool {
+    target != TernaryFormat::Tq2_0 || cols.is_multiple_of(target.block_elems())
+}
+
+/// The input's metadata, in order, with the architecture renamed and the file type set.
+fn metadata(model: &Model<'_>, options: &Options) -> Vec<(String, MetadataValue)> {
+    let gguf = model.gguf();
+    let old_arch = gguf.get(ARCH_KEY).and_then(|v| v.as_str());
+    let rename = |key: &str| -> String {
+        if let (Some(old), Some(new)) = (old_arch, options.arch.as_deref()) {
+            if let Some(rest) = key.strip_prefix(old).and_then(|r| r.strip_prefix('.')) {
+                return format!("{new}.{rest}");
+            }
+        }
+        key.to_owned()
+    };
+    let file_type = file_type_of(options.target);
+    let mut out: Vec<(String, MetadataValue)> = Vec::new();
+    let mut has_file_type = false;
+    for e in gguf.metadata() {
+        let key = rename(e.key);
+        let value = match (e.key, &options.arch, file_type) {
+            (ARCH_KEY, Some(new), _) => MetadataValue::String(new.clone()),
+            (FILE_TYPE_KEY, _, Some(ft)) => {
+                has_file_type = true;
+                MetadataValue::U32(ft)
+            }
+            _ => e.value.to_owned_value(),
+        };
+        out.push((key, value));
+    }
+    if let (Some(ft), false) = (file_type, has_file_type) {
+        // After the architecture, where llama.cpp's converters put it.
+        let at = out
+            .iter()
+            .position(|(k, _)| k == ARCH_KEY)
+            .map_or(out.len(), |i| i + 1);
+        out.insert(at, (FILE_TYPE_KEY.to_owned(), MetadataValue::U32(ft)));
+    }
+    out
+}
