@@ -31,7 +31,7 @@ use bitnet_models::{scan, Kernel, KernelKind, TernaryFormat};
 /// Set in the re-run so that it never re-runs itself again.
 const REEXEC_ENV: &str = "BITNET_BENCH_KERNELS_RELEASE";
 
-/// Output lengths measured (SPEC of the task: L2-resident and memory-bound).
+/// Output lengths measured: one that stays in L2, one bound by memory bandwidth.
 const SIZES: [usize; 2] = [65_536, 16_777_216];
 
 /// Columns of the benchmark tensors: a multiple of every block size, so no padding.

@@ -1,4 +1,4 @@
-//! `cargo xtask gen-fixtures [--out DIR] [--check]`: writes the reference fixtures of SPEC §3
+//! `cargo xtask gen-fixtures [--out DIR] [--check]`: writes the reference fixtures (docs/fixtures.md)
 //! and `checksums.txt`, or with `--check` compares what it would write with DIR.
 //!
 //! The bytes come from `bitnet_models::fixtures`, the same builder the tests call; the file

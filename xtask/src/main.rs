@@ -23,7 +23,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Write the reference fixtures and checksums.txt (SPEC §3), or check them with --check.
+    /// Write the reference fixtures, checksums.txt and expected.json, or check them with --check.
     GenFixtures(gen_fixtures::Args),
     /// Write a seeded synthetic model with real BitNet b1.58 layer names and shapes.
     GenModel(gen_model::Args),

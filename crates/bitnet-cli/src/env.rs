@@ -1,4 +1,4 @@
-//! The environment variables of SPEC §4, read in one place.
+//! The environment variables of docs/cli.md, read in one place.
 //!
 //! - `BITNET_STRICT_MODE`: `1`, `true`, `yes`, `on` (any case) turn strict mode on; `0`,
 //!   `false`, `no`, `off` or an empty value leave it off; anything else is a usage error rather

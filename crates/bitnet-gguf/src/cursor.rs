@@ -2,7 +2,7 @@
 
 use crate::error::GgufError;
 
-/// The most bytes a string, and the most elements an array, may declare (SPEC §1).
+/// The most bytes a string, and the most elements an array, may declare (docs/gguf.md).
 pub const MAX_LEN: u64 = 1 << 30;
 
 #[derive(Debug, Clone)]

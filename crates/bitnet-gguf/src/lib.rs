@@ -4,7 +4,7 @@
 //!   into borrowed views of the header, metadata ([`Value`], arrays decoded lazily) and tensor
 //!   infos ([`TensorInfo`]). It has no `unsafe`, cannot panic, and allocates only for entries
 //!   it has read: every count and length is checked against the bytes that remain first.
-//! - [`Gguf::validate`] applies the rest of `SPEC.md` §1 and returns a [`Report`] listing every
+//! - [`Gguf::validate`] applies the rest of the container rules (docs/gguf.md) and returns a [`Report`] listing every
 //!   finding ([`GgufError`] values with a stable [`GgufError::code`], a message, and the byte
 //!   offset, key or tensor). [`Gguf::load`] is parse + validate, failing on the first error.
 //! - [`GgufBuilder`] writes files deterministically in exactly that layout.

@@ -175,7 +175,7 @@ impl<'a> Gguf<'a> {
         for (i, t) in tensors.iter().enumerate() {
             tensor_index.entry(t.name).or_insert(i);
         }
-        // A vocab-only file may end before this offset; that is valid (SPEC §1).
+        // A vocab-only file may end before this offset; that is valid (docs/gguf.md).
         let data_offset = pad(tensor_info_end, alignment).unwrap_or(u64::MAX);
         Ok(Self {
             bytes,
@@ -241,7 +241,7 @@ impl<'a> Gguf<'a> {
             .checked_add(self.tensors.get(index)?.offset)
     }
 
-    /// The bytes available to tensor `index` (SPEC §2): up to the next tensor's offset, or to
+    /// The bytes available to tensor `index` (docs/formats.md): up to the next tensor's offset, or to
     /// the end of the file for the last one. Empty when the offsets are out of order or past
     /// the end; [`Gguf::validate`] reports why.
     pub fn tensor_span(&self, index: usize) -> &'a [u8] {

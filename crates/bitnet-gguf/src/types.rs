@@ -188,7 +188,7 @@ pub fn type_info(id: u32) -> TypeInfo {
     }
 }
 
-/// A GGUF metadata value type (SPEC §1).
+/// A GGUF metadata value type (docs/gguf.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum ValueType {

@@ -1,10 +1,10 @@
 //! Validation scan of ternary block data: reserved codes, non-finite block scales, and padding
 //! that is not code 1.
 //!
-//! This module reports facts; deciding which of them is an error (SPEC §2: reserved codes and
+//! This module reports facts; deciding which of them is an error (docs/validation.md: reserved codes and
 //! non-finite `d` are) is the caller's job. [`scan`] is the fast path: spans of about 4 KiB are
 //! checked branch-free, eight bytes per step, and scanned block by block only if they hold a
-//! finding. [`scan_reference`] decodes element by element from the SPEC formulas. Both return
+//! finding. [`scan_reference`] decodes element by element from the layouts of docs/formats.md. Both return
 //! the same report for every input, which the tests check.
 //!
 //! Padding (the elements of a row's last block past `cols`) must be code 1. A reserved code in
@@ -75,7 +75,7 @@ pub fn scan(
     Ok(report)
 }
 
-/// The element-by-element reference for [`scan`]: the same report, straight from the SPEC
+/// The element-by-element reference for [`scan`]: the same report, straight from the
 /// formulas.
 pub fn scan_reference(
     format: TernaryFormat,

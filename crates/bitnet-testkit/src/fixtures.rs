@@ -19,6 +19,7 @@ fixtures!(
     "qk256_4x256_seed42.gguf",
     "qk256_3x300_seed43.gguf",
     "bitnet32f16_2x64_seed44.gguf",
+    "bitnetcpp_4x384_seed45.gguf",
 );
 
 /// The committed `checksums.txt` (`<sha256 hex>  <file name>` per fixture, sorted by name).

@@ -1,4 +1,4 @@
-//! The reference dequantizer: one element at a time, straight from the SPEC §2 formulas.
+//! The reference dequantizer: one element at a time, straight from the layouts of docs/formats.md.
 //!
 //! Every other kernel is tested bit-for-bit against this one, so it stays simple and obviously
 //! right rather than fast. It expects arguments already checked by [`super::Kernel::dequantize`].

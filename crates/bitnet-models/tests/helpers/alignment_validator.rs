@@ -19,6 +19,8 @@ fn size_of(g: &Gguf<'_>, index: usize, i2s: Flavor) -> u64 {
         Flavor::Qk256 => rows * cols.div_ceil(256) * 64,
         // 32 elements in 8 code bytes and a 2-byte scale.
         Flavor::BitNet32F16 => rows * cols.div_ceil(32) * 10,
+        // Four elements a byte, no row padding, then a 32-byte tail.
+        Flavor::BitnetCpp => rows * cols / 4 + 32,
     }
 }
 
