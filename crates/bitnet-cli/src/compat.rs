@@ -32,10 +32,10 @@ pub(crate) struct Args {
     strict: bool,
 }
 
-/// The findings of one file.
-pub(crate) fn findings(bytes: &[u8], strict: bool) -> Vec<Finding> {
+/// The findings of one file; `progress` is called with the bytes each tensor's checks covered.
+pub(crate) fn findings(bytes: &[u8], strict: bool, progress: &mut dyn FnMut(u64)) -> Vec<Finding> {
     let errors = match Model::parse(bytes) {
-        Ok(model) => model.check(),
+        Ok(model) => model.check_with_progress(progress),
         Err(e) => vec![ModelError::Gguf(e)],
     };
     errors.iter().map(|e| Finding::new(e, strict)).collect()
@@ -113,8 +113,13 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
                 continue;
             }
         };
-        let found = findings(input.bytes(), strict);
-        progress.inc(input.bytes().len() as u64);
+        // The bar moves as each tensor is checked, then takes the rest of the file (its header).
+        let mut done = 0u64;
+        let found = findings(input.bytes(), strict, &mut |n| {
+            done += n;
+            progress.inc(n);
+        });
+        progress.inc((input.bytes().len() as u64).saturating_sub(done));
         if found.iter().any(|f| f.severity == Severity::Error) {
             status = status.max(EXIT_INVALID);
         }

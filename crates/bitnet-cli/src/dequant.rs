@@ -8,15 +8,17 @@
 //! directory, which is renamed over the target only when complete; on any error the temporary
 //! file is removed and the target is left as it was.
 //!
-//! Ternary data is scanned first: reserved codes (decoded as 0.0), non-finite block scales and
-//! bad padding are warnings on stderr, and errors (exit 1, nothing written) under
-//! `BITNET_STRICT_MODE`.
+//! The file is validated first (`Model::check_for_decode`): a finding about this tensor's span,
+//! type, flavor or scale refuses it (exit 1, nothing written); every other finding — errors
+//! elsewhere in the file, warnings, and reserved codes (decoded as 0.0), non-finite block scales
+//! or bad padding in this tensor — is a warning on stderr, and an error (exit 1, nothing written)
+//! under `BITNET_STRICT_MODE`.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Context};
-use bitnet_gguf::TensorInfo;
+use bitnet_gguf::{Severity, TensorInfo};
 use bitnet_models::{DecodeError, Kernel, Model, ModelError, Values};
 use serde_json::json;
 
@@ -78,14 +80,6 @@ fn values<'a>(
     Ok((model.gguf().tensors()[index], values))
 }
 
-/// The scan's findings for ternary values (none for other types).
-fn scan_warnings(values: &Values<'_>) -> Result<Vec<ModelError>, ModelError> {
-    match values {
-        Values::Ternary(t) => t.scan_findings(),
-        _ => Ok(Vec::new()),
-    }
-}
-
 /// Writes the values in `format`.
 fn write_values(
     out: &mut dyn Write,
@@ -141,19 +135,32 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
     let model = Model::parse(input.bytes())
         .map_err(|e| model_error(&path, &e.into()))
         .or_invalid()?;
-    let (info, values) = values(&model, &path, &args.tensor)?;
-    let warnings = scan_warnings(&values)
-        .map_err(|e| model_error(&path, &e))
-        .or_invalid()?;
-    for w in &warnings {
-        stderr_line(&format!("warning: {path}: {w} [{}]", w.code()));
+    let mut warnings = 0;
+    // The whole file is validated first: a finding about this tensor's span, type, flavor or
+    // scale refuses it; any other is a warning.
+    if let Ok(index) = model.index_of(&args.tensor) {
+        let (refusing, others) = model.check_for_decode(index);
+        if let Some((last, rest)) = refusing.split_last() {
+            for e in rest {
+                stderr_line(&format!("error: {}", model_error(&path, e)));
+            }
+            return Err(Failure::new(EXIT_INVALID, model_error(&path, last)));
+        }
+        for w in others.iter().filter(|f| f.severity() != Severity::Info) {
+            stderr_line(&format!("warning: {path}: {w} [{}]", w.code()));
+        }
+        warnings = others
+            .iter()
+            .filter(|f| f.severity() != Severity::Info)
+            .count();
     }
-    if env.strict && !warnings.is_empty() {
+    let (info, values) = values(&model, &path, &args.tensor)?;
+    if env.strict && warnings > 0 {
         return Err(Failure::new(
             EXIT_INVALID,
             anyhow!(
                 "{path}: {} warning(s) for tensor {:?} under {}; nothing written",
-                warnings.len(),
+                warnings,
                 args.tensor,
                 crate::env::STRICT_ENV
             ),

@@ -15,6 +15,12 @@ impl Model<'_> {
     /// then per ternary tensor [`Model::check_tensor`], then the required keys of
     /// `bitnet-b1.58` files.
     pub fn check(&self) -> Vec<ModelError> {
+        self.check_with_progress(&mut |_| {})
+    }
+
+    /// [`Model::check`], calling `progress` with the bytes of each tensor's span as the tensor
+    /// is done, so a caller can show the work move through a large file.
+    pub fn check_with_progress(&self, progress: &mut dyn FnMut(u64)) -> Vec<ModelError> {
         let gguf = self.gguf();
         let mut findings: Vec<ModelError> = gguf
             .validate()
@@ -27,6 +33,7 @@ impl Model<'_> {
             .collect();
         for index in 0..gguf.tensors().len() {
             findings.extend(self.check_tensor(index));
+            progress(gguf.tensor_span(index).len() as u64);
         }
         if gguf.get("general.architecture").and_then(|v| v.as_str()) == Some(BITNET_ARCH) {
             check_required_keys(gguf, &mut findings);
@@ -96,6 +103,39 @@ impl Model<'_> {
         Some(ModelError::ProbablyTl2 {
             tensor: t.name.to_owned(),
             reason,
+        })
+    }
+
+    /// The file's findings ([`Model::check`]) split for decoding tensor `index`: first those that
+    /// make its values untrustworthy — about its span, type, flavor or scale: findings about the
+    /// tensor itself or its `.scale` sibling, and, for an I2_S tensor (whose flavor its span
+    /// decides), about the placement of the tensor after it, which bounds that span — then the
+    /// others: findings elsewhere, and the scan's about its codes (reserved codes, non-finite
+    /// block scales, bad padding), whose values are defined.
+    pub fn check_for_decode(&self, index: usize) -> (Vec<ModelError>, Vec<ModelError>) {
+        /// Findings about the codes, which still decode to defined values.
+        const DATA: [&str; 3] = ["reserved-code", "block-scale-not-finite", "bad-padding"];
+        /// Findings about a tensor's placement, which move the end of the one before it.
+        const PLACEMENT: [&str; 4] = [
+            "misaligned-offset",
+            "tensor-gap",
+            "tensor-overlap",
+            "tensor-misordered",
+        ];
+        let tensors = self.gguf().tensors();
+        let name = tensors.get(index).map(|t| t.name);
+        let sibling = self.scale_sibling(index).map(|(_, s)| s.name);
+        let is_i2s = tensors
+            .get(index)
+            .is_some_and(|t| t.ggml_type == bitnet_gguf::ggml_type::I2_S);
+        let next = tensors.get(index + 1).filter(|_| is_i2s).map(|t| t.name);
+        self.check().into_iter().partition(|f| {
+            let about = f.tensor();
+            let mine = about.is_some() && (about == name || about == sibling);
+            let bounds_mine = about.is_some() && about == next && PLACEMENT.contains(&f.code());
+            f.severity() == bitnet_gguf::Severity::Error
+                && (mine || bounds_mine)
+                && !DATA.contains(&f.code())
         })
     }
 }
