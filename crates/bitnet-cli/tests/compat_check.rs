@@ -272,7 +272,7 @@ fn text_and_json_shapes() {
         .args(["compat-check", "--json", "r.gguf"])
         .assert()
         .code(1);
-    insta::assert_snapshot!(stdout(out.get_output()), @r#"{"path":"r.gguf","valid":false,"errors":[{"code":"reserved-code","message":"tensor \"w.weight\": 7 reserved code(s) 3, the first in byte 177","offset":177,"tensor":"w.weight"}],"warnings":[]}"#);
+    insta::assert_snapshot!(stdout(out.get_output()), @r#"{"path":"r.gguf","valid":false,"errors":[{"code":"reserved-code","message":"tensor \"w.weight\": 7 reserved code(s) 3, the first in byte 177","offset":177,"tensor":"w.weight"}],"warnings":[],"info":[]}"#);
 
     // A finding with a key, and one without an offset.
     let mut b = bitnet_gguf::GgufBuilder::new();
@@ -324,4 +324,220 @@ fn kernel_env_is_checked() {
         .stderr(format!(
             "error: BITNET_KERNEL: kernel {foreign} is not supported by this cpu or target\n"
         ));
+}
+
+/// A container (architecture `test`) with a 1×128 I2_S tensor `a` (64 bytes: QK256 and
+/// bitnetcpp need 64, BitNet32F16 40; all fit) followed by a 2×384 bitnetcpp tensor `b` (224
+/// bytes, which only bitnetcpp fits), plus `extra` tensors.
+fn decided_1x128(extra: &[(&str, &[u64], u32, Vec<u8>)]) -> Vec<u8> {
+    let mut b = bitnet_gguf::GgufBuilder::new();
+    b.kv("general.architecture", "test");
+    b.tensor(
+        "a",
+        &[128, 1],
+        bitnet_gguf::ggml_type::I2_S,
+        bitnetcpp_data(1, 128, 0.5),
+    );
+    b.tensor(
+        "b.weight",
+        &[384, 2],
+        bitnet_gguf::ggml_type::I2_S,
+        bitnetcpp_data(2, 384, 0.25),
+    );
+    for (name, ne, ty, data) in extra {
+        b.tensor(*name, ne, *ty, data.clone());
+    }
+    b.build().unwrap()
+}
+
+#[test]
+fn bitnetcpp_fixture_is_ok() {
+    let path = fixture("bitnetcpp_4x384_seed45.gguf");
+    for args in [&["compat-check"][..], &["compat-check", "--strict"]] {
+        bin()
+            .args(args)
+            .arg(&path)
+            .assert()
+            .code(0)
+            .stdout(format!("{}: OK\n", path.display()));
+    }
+    let out = bin()
+        .args(["compat-check", "--json", "--strict"])
+        .arg(&path)
+        .assert()
+        .code(0);
+    let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "path": path.display().to_string(),
+            "valid": true,
+            "errors": [],
+            "warnings": [],
+            "info": [],
+        })
+    );
+}
+
+#[test]
+fn a_flavor_decided_by_the_file_is_information() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = decided_1x128(&[]);
+    let start = tensor_start(&bytes, "a");
+    write(dir.path(), "d.gguf", &bytes);
+    let message = format!(
+        "tensor \"a\" at byte {start}: 64 bytes fit 64 (qk256), 40 (bitnet32f16) and 64 \
+         (bitnetcpp); read as bitnetcpp, the flavor of the file's other i2_s tensors"
+    );
+    // Not a problem: OK, then the information; the same under --strict (not a warning).
+    for args in [
+        &["compat-check", "d.gguf"][..],
+        &["compat-check", "--strict", "d.gguf"],
+    ] {
+        let out = bin_in(dir.path()).args(args).assert().code(0);
+        assert_eq!(
+            stdout(out.get_output()),
+            format!("d.gguf: OK\n  info[i2s-flavor-from-file] byte {start}: {message}\n"),
+            "{args:?}"
+        );
+        assert!(stderr(out.get_output()).is_empty());
+    }
+    let out = bin_in(dir.path())
+        .args(["compat-check", "--json", "--strict", "d.gguf"])
+        .assert()
+        .code(0);
+    let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "path": "d.gguf",
+            "valid": true,
+            "errors": [],
+            "warnings": [],
+            "info": [{
+                "code": "i2s-flavor-from-file",
+                "message": message,
+                "offset": start,
+                "tensor": "a",
+            }],
+        })
+    );
+
+    // Beside a warning (a `.scale` sibling a bitnetcpp tensor ignores), in file order; under
+    // --strict the warning is an error and the information stays information.
+    let bytes = decided_1x128(&[(
+        "b.scale",
+        &[1],
+        bitnet_gguf::ggml_type::F32,
+        f32_bytes(&[2.0]),
+    )]);
+    write(dir.path(), "w.gguf", &bytes);
+    // One more tensor info: the data starts later.
+    let start = tensor_start(&bytes, "a");
+    let message = format!(
+        "tensor \"a\" at byte {start}: 64 bytes fit 64 (qk256), 40 (bitnet32f16) and 64 \
+         (bitnetcpp); read as bitnetcpp, the flavor of the file's other i2_s tensors"
+    );
+    let ignored = "scale tensor \"b.scale\" is ignored: \"b.weight\" is bitnetcpp, which carries \
+                   its own scale";
+    let out = bin_in(dir.path())
+        .args(["compat-check", "w.gguf"])
+        .assert()
+        .code(0);
+    assert_eq!(
+        stdout(out.get_output()),
+        format!(
+            "w.gguf: 0 errors, 1 warning\n  info[i2s-flavor-from-file] byte {start}: {message}\n  \
+             warning[scale-ignored]: {ignored}\n"
+        )
+    );
+    let out = bin_in(dir.path())
+        .args(["compat-check", "--strict", "--json", "w.gguf"])
+        .assert()
+        .code(1);
+    let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["errors"][0]["code"], "scale-ignored");
+    assert_eq!(v["errors"][0]["tensor"], "b.scale");
+    assert_eq!(v["warnings"], serde_json::json!([]));
+    assert_eq!(v["info"][0]["code"], "i2s-flavor-from-file");
+    assert_eq!(v["info"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn an_undecided_1x128_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = i2s(128, 1, bitnetcpp_data(1, 128, 0.5), &[]);
+    let start = tensor_start(&bytes, "w.weight");
+    write(dir.path(), "amb.gguf", &bytes);
+    let out = bin_in(dir.path())
+        .args(["compat-check", "amb.gguf"])
+        .assert()
+        .code(1);
+    assert_eq!(
+        stdout(out.get_output()),
+        format!(
+            "amb.gguf: 1 error, 0 warnings\n  error[i2s-ambiguous-flavor] byte {start}: tensor \
+             \"w.weight\" at byte {start}: ambiguous i2_s flavor: 64 bytes available fit 64 \
+             (qk256), 40 (bitnet32f16) and 64 (bitnetcpp)\n"
+        )
+    );
+    // The file's other tensors decide it only when they agree: a QK256 tensor besides the
+    // bitnetcpp one leaves it undecided.
+    let qk = bitnet_models::pack_qk256(&weights(4, 256), 4, 256).unwrap();
+    let mixed = decided_1x128(&[("c", &[256, 4], bitnet_gguf::ggml_type::I2_S, qk)]);
+    write(dir.path(), "mixed.gguf", &mixed);
+    let out = bin_in(dir.path())
+        .args(["compat-check", "--json", "mixed.gguf"])
+        .assert()
+        .code(1);
+    let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+    assert_eq!(v["errors"][0]["code"], "i2s-ambiguous-flavor");
+    assert_eq!(v["errors"][0]["tensor"], "a");
+    assert_eq!(v["errors"].as_array().unwrap().len(), 1);
+    assert_eq!(v["info"], serde_json::json!([]));
+}
+
+#[test]
+fn a_non_finite_bitnetcpp_scale_is_an_error_at_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, value, shown) in [
+        ("nan", f32::NAN, "NaN"),
+        ("inf", f32::INFINITY, "inf"),
+        ("neg-inf", f32::NEG_INFINITY, "-inf"),
+    ] {
+        let mut data = bitnetcpp_data(2, 384, 0.5);
+        data[192..196].copy_from_slice(&value.to_le_bytes());
+        let bytes = i2s(384, 2, data, &[]);
+        // The tail, where the scale is: after the 2 × 384 / 4 = 192 code bytes.
+        let tail = tensor_start(&bytes, "w.weight") + 192;
+        let file = format!("{name}.gguf");
+        write(dir.path(), &file, &bytes);
+        let message = format!("tensor \"w.weight\": scale at byte {tail} is {shown}, not finite");
+        let out = bin_in(dir.path())
+            .args(["compat-check", &file])
+            .assert()
+            .code(1);
+        assert_eq!(
+            stdout(out.get_output()),
+            format!(
+                "{file}: 1 error, 0 warnings\n  error[scale-not-finite] byte {tail}: {message}\n"
+            )
+        );
+        let out = bin_in(dir.path())
+            .args(["compat-check", "--json", &file])
+            .assert()
+            .code(1);
+        let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+        assert_eq!(
+            v["errors"],
+            serde_json::json!([{
+                "code": "scale-not-finite",
+                "message": message,
+                "offset": tail,
+                "tensor": "w.weight",
+            }])
+        );
+        assert_eq!(v["valid"], false);
+    }
 }

@@ -350,3 +350,152 @@ fn errors_and_exit_statuses() {
         .assert()
         .code(2);
 }
+
+/// The values of a bitnetcpp tensor of `n` elements from its stored bytes, computed here from
+/// the layout rather than by the library: element `k` of the flattened tensor is the code in
+/// byte `32 (k / 128) + k % 32` at shift `6 − 2 ((k % 128) / 32)`; code 0, 1, 2 is weight −1, 0,
+/// +1 (3, reserved, is 0); the scale is the f32 at byte `n / 4`, the start of the tail.
+fn bitnetcpp_values(stored: &[u8], n: usize) -> Vec<f32> {
+    assert_eq!(stored.len(), n / 4 + 32);
+    let scale = f32::from_le_bytes(stored[n / 4..n / 4 + 4].try_into().unwrap());
+    (0..n)
+        .map(|k| {
+            let byte = stored[32 * (k / 128) + k % 32];
+            let code = (byte >> (6 - 2 * ((k % 128) / 32))) & 3;
+            let w: f32 = match code {
+                0 => -1.0,
+                2 => 1.0,
+                _ => 0.0,
+            };
+            w * scale
+        })
+        .collect()
+}
+
+#[test]
+fn bitnetcpp_fixture_matches_the_layout() {
+    let name = "bitnetcpp_4x384_seed45.gguf";
+    let path = fixture(name);
+    let bytes = std::fs::read(&path).unwrap();
+    let tensor = "blk.0.attn_q.weight";
+    let n = 4 * 384;
+    let start = tensor_start(&bytes, tensor);
+    let want = bitnetcpp_values(&bytes[start..start + n / 4 + 32], n);
+    let scale = f32::from_le_bytes(bytes[start + n / 4..start + n / 4 + 4].try_into().unwrap());
+    assert!(scale.is_finite() && scale != 1.0 && scale != 0.0, "{scale}");
+    // All three weights occur (and −0.0 too when the scale is negative).
+    for w in [-1.0f32, 0.0, 1.0] {
+        let v = w * scale;
+        assert!(want.iter().any(|x| x.to_bits() == v.to_bits()), "{v}");
+    }
+
+    // The first values and the count that ci/fixtures/qk256/expected.json records (computed by
+    // the fixture builder from the weights it drew, not by decoding the file).
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join(fixtures::DIR).join("expected.json")).unwrap(),
+    )
+    .unwrap();
+    let entry = expected["fixtures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"] == name)
+        .unwrap()["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == tensor)
+        .unwrap()
+        .clone();
+    assert_eq!(entry["flavor"], "bitnetcpp");
+    assert_eq!(entry["count"], n);
+    let first: Vec<String> = want[..8]
+        .iter()
+        .map(|v| format!("{:#010x}", v.to_bits()))
+        .collect();
+    assert_eq!(entry["first_bits"], serde_json::json!(first));
+
+    // f32le, with every kernel.
+    for kernel in Kernel::available() {
+        let out = bin()
+            .env("BITNET_KERNEL", kernel.name())
+            .args(["dequant", "--format", "f32le"])
+            .arg(&path)
+            .arg(tensor)
+            .assert()
+            .code(0);
+        assert!(
+            out.get_output().stdout == f32_bytes(&want),
+            "kernel {} differs from the layout",
+            kernel.name()
+        );
+        assert!(stderr(out.get_output()).is_empty());
+    }
+    // JSON: the same values (shortest decimals that read back as the same f32, −0.0 kept).
+    let out = bin()
+        .args(["dequant", "--format", "json"])
+        .arg(&path)
+        .arg(tensor)
+        .assert()
+        .code(0);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["name"], tensor);
+    assert_eq!(v["type_name"], "I2_S");
+    assert_eq!(v["ne"], serde_json::json!([384, 4]));
+    let got: Vec<u32> = v["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x.as_f64().unwrap() as f32).to_bits())
+        .collect();
+    let want_bits: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+    assert_eq!(got, want_bits);
+}
+
+#[test]
+fn bitnetcpp_tails() {
+    let dir = tempfile::tempdir().unwrap();
+    // The 28 bytes after the scale are ignored; a negative scale gives −0.0 for zero weights.
+    let mut data = bitnetcpp_data(2, 384, -0.75);
+    for (i, b) in data[196..].iter_mut().enumerate() {
+        *b = 0xc3 ^ i as u8;
+    }
+    let bytes = i2s(384, 2, data.clone(), &[]);
+    write(dir.path(), "g.gguf", &bytes);
+    let want = bitnetcpp_values(&data, 768);
+    assert!(want.iter().any(|v| v.to_bits() == (-0.0f32).to_bits()));
+    let out = dequant_f32le(dir.path(), "g.gguf", "w.weight");
+    assert_eq!(out, f32_bytes(&want));
+    assert_eq!(out, library_f32le(&bytes, "w.weight"));
+
+    // A 1×128 tensor the file decides decodes as bitnetcpp, with its own tail scale.
+    let mut b = bitnet_gguf::GgufBuilder::new();
+    let a = bitnetcpp_data(1, 128, 0.5);
+    b.tensor("a", &[128, 1], bitnet_gguf::ggml_type::I2_S, a.clone());
+    b.tensor(
+        "b",
+        &[384, 2],
+        bitnet_gguf::ggml_type::I2_S,
+        bitnetcpp_data(2, 384, 3.0),
+    );
+    write(dir.path(), "d.gguf", &b.build().unwrap());
+    assert_eq!(
+        dequant_f32le(dir.path(), "d.gguf", "a"),
+        f32_bytes(&bitnetcpp_values(&a, 128))
+    );
+
+    // A NaN tail scale: refused, naming the scale's byte.
+    let mut data = bitnetcpp_data(2, 384, 0.5);
+    data[192..196].copy_from_slice(&f32::NAN.to_le_bytes());
+    let bytes = i2s(384, 2, data, &[]);
+    let tail = tensor_start(&bytes, "w.weight") + 192;
+    write(dir.path(), "n.gguf", &bytes);
+    bin_in(dir.path())
+        .args(["dequant", "n.gguf", "w.weight"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(format!(
+            "error: n.gguf: tensor \"w.weight\": scale at byte {tail} is NaN, not finite [scale-not-finite]\n"
+        ));
+}

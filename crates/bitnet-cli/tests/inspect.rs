@@ -50,7 +50,11 @@ fn fixtures_pass_the_strict_gate() {
             ("qk256", 256)
         } else if name.starts_with("qk256_3x300") {
             ("qk256", 384)
+        } else if name.starts_with("bitnetcpp_4x384") {
+            // The codes, 4 × 384 / 4, and the 32-byte tail.
+            ("bitnetcpp", 384 + 32)
         } else {
+            assert!(name.starts_with("bitnet32f16_2x64"), "{name}");
             ("bitnet32f16", 40)
         };
         assert_eq!(weight["flavor"], flavor, "{name}");
@@ -304,9 +308,85 @@ fn invalid_but_parseable_files_are_listed() {
                 assert_eq!(tensors[0]["flavor"], "qk256", "{name}");
                 assert_eq!(tensors[0]["bytes"], 256, "{name}");
             }
+            "ambiguous-i2s-1x128" => {
+                assert_eq!(tensors[0]["flavor"], Value::Null, "{name}");
+                assert_eq!(tensors[0]["bytes"], Value::Null, "{name}");
+            }
+            // The flavor is known from the size even when the tail scale is bad.
+            "bitnetcpp-nan-scale" | "bitnetcpp-reserved-code" => {
+                assert_eq!(tensors[0]["flavor"], "bitnetcpp", "{name}");
+                assert_eq!(tensors[0]["bytes"], 224, "{name}");
+            }
             _ => {}
         }
     }
+}
+
+#[test]
+fn bitnetcpp_fixture_is_listed_with_its_flavor_and_stored_size() {
+    let path = fixture("bitnetcpp_4x384_seed45.gguf");
+    let v = inspect_json(bin().args(["inspect", "--json"]).arg(&path));
+    let weight = &v["tensors"][0];
+    assert_eq!(weight["name"], "blk.0.attn_q.weight");
+    assert_eq!(weight["ggml_type"], 36);
+    assert_eq!(weight["type_name"], "I2_S");
+    assert_eq!(weight["ne"], json!([384, 4]));
+    assert_eq!(weight["flavor"], "bitnetcpp");
+    // n / 4 + 32: the codes and the tail.
+    assert_eq!(weight["bytes"], 4 * 384 / 4 + 32);
+    assert_eq!(v["tensors"].as_array().unwrap().len(), 2);
+    assert_eq!(v["file_type_name"], Value::Null);
+
+    // Text mode: the same row, and no note.
+    let out = bin().arg("inspect").arg(&path).assert().code(0);
+    let text = stdout(out.get_output());
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("blk.0.attn_q.weight"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(fields[1], "I2_S(36)", "{row}");
+    assert!(fields.contains(&"bitnetcpp"), "{row}");
+    assert_eq!(fields.last(), Some(&"416"), "{row}");
+    assert!(stderr(out.get_output()).is_empty());
+
+    // A 1×128 tensor the file decides is listed with the file's flavor; an undecided one with
+    // none, and a note in text mode.
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = bitnet_gguf::GgufBuilder::new();
+    b.kv("general.architecture", "test");
+    b.tensor(
+        "a",
+        &[128, 1],
+        bitnet_gguf::ggml_type::I2_S,
+        bitnetcpp_data(1, 128, 0.5),
+    );
+    b.tensor(
+        "b",
+        &[384, 2],
+        bitnet_gguf::ggml_type::I2_S,
+        bitnetcpp_data(2, 384, 0.5),
+    );
+    write(dir.path(), "d.gguf", &b.build().unwrap());
+    let v = inspect_json(bin_in(dir.path()).args(["inspect", "--json", "d.gguf"]));
+    assert_eq!(v["tensors"][0]["flavor"], "bitnetcpp");
+    assert_eq!(v["tensors"][0]["bytes"], 64);
+    assert_eq!(v["tensors"][1]["flavor"], "bitnetcpp");
+    assert_eq!(v["tensors"][1]["bytes"], 224);
+    write(
+        dir.path(),
+        "amb.gguf",
+        &i2s(128, 1, bitnetcpp_data(1, 128, 0.5), &[]),
+    );
+    let out = bin_in(dir.path())
+        .args(["inspect", "amb.gguf"])
+        .assert()
+        .code(0);
+    assert!(
+        stderr(out.get_output()).contains("[i2s-ambiguous-flavor]"),
+        "{}",
+        stderr(out.get_output())
+    );
 }
 
 #[test]

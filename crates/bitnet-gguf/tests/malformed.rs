@@ -495,6 +495,41 @@ fn unknown_type_ids() {
 }
 
 #[test]
+fn the_last_known_type_id_is_q2_0() {
+    // Q2_0 (42): 64 elements in 18 bytes. 42 is the last id the table knows, 43 the first it
+    // does not (`unknown_type_ids`).
+    let t = bitnet_gguf::type_info(42);
+    assert_eq!(t.name(), "Q2_0");
+    assert_eq!(t.block_elems(), Some(64));
+    assert!(matches!(
+        t,
+        bitnet_gguf::TypeInfo::Sized {
+            block_elems: 64,
+            block_bytes: 18,
+            ..
+        }
+    ));
+    // Two rows of 128: 4 blocks, 72 bytes (96 with the padding).
+    let bytes = one_tensor(&[128, 2], 42, 0, 72);
+    assert_eq!(codes(&bytes), Vec::<&str>::new());
+    let gguf = Gguf::load(&bytes).unwrap();
+    assert_eq!(gguf.tensors()[0].byte_size(), Some(72));
+    assert!(matches!(
+        load_err(&one_tensor(&[96, 1], 42, 0, 32)),
+        GgufError::NotBlockMultiple {
+            ne0: 96,
+            block: 64,
+            type_name: "Q2_0",
+            ..
+        }
+    ));
+    assert!(matches!(
+        bitnet_gguf::type_info(43),
+        bitnet_gguf::TypeInfo::Unknown
+    ));
+}
+
+#[test]
 fn removed_type_ids() {
     for (id, name) in [
         (4, "Q4_2"),

@@ -4,20 +4,26 @@
 //! offset, or to the end of the file) is the caller's job, and so is deciding between several
 //! flavors that fit ([`crate::Model`] asks the file's other I2_S tensors).
 
+use std::num::NonZeroU64;
+
 use crate::format::{Flavor, TernaryFormat};
 
 /// The flavors a tensor's size could be, with the bytes each needs. Small shapes can fit
-/// several (1×160: QK256 64 and BitNet32F16 50; 1×128: QK256 and bitnetcpp, both 64; 1×512:
-/// BitNet32F16 and bitnetcpp, both 160).
+/// several (1×160: QK256 64 and BitNet32F16 50; 1×128: QK256 and bitnetcpp, both 64, and
+/// BitNet32F16's 40 padded to 64 at alignment 32; 1×512: BitNet32F16 and bitnetcpp, both 160).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizes {
-    sizes: [(Flavor, Option<u64>); 3],
+    /// Per flavor of [`Flavor::ALL`], its size plus one (so a size fits the niche of `None`).
+    sizes: [Option<NonZeroU64>; 3],
 }
 
 impl Sizes {
     /// The size of a `rows × cols` tensor in each flavor that can hold it.
     pub fn iter(&self) -> impl Iterator<Item = (Flavor, u64)> + '_ {
-        self.sizes.iter().filter_map(|&(f, s)| Some((f, s?)))
+        Flavor::ALL
+            .into_iter()
+            .zip(self.sizes)
+            .filter_map(|(f, s)| Some((f, s?.get() - 1)))
     }
 
     /// The size of the tensor as `flavor`, if that flavor can hold it.
@@ -101,18 +107,16 @@ pub fn fits(size: u64, available: u64, alignment: u64) -> bool {
 /// The size of a `rows × cols` tensor in every flavor (`None` where a flavor cannot hold the
 /// shape: bitnetcpp needs `cols % 128 == 0`), or an overflow error.
 pub fn flavor_sizes(rows: u64, cols: u64) -> Result<Sizes, FlavorError> {
-    let mut sizes = [(Flavor::Qk256, None); 3];
+    let mut sizes = [None; 3];
     for (slot, flavor) in sizes.iter_mut().zip(Flavor::ALL) {
         let format = TernaryFormat::from(flavor);
-        let size = if format.fits_cols(cols) {
+        if format.fits_cols(cols) {
             let size = format
                 .tensor_bytes(rows, cols)
+                .and_then(|s| s.checked_add(1))
                 .ok_or(FlavorError::Overflow { rows, cols })?;
-            Some(size)
-        } else {
-            None
-        };
-        *slot = (flavor, size);
+            *slot = NonZeroU64::new(size);
+        }
     }
     Ok(Sizes { sizes })
 }
@@ -130,8 +134,8 @@ pub fn detect_flavor(
 ) -> Result<Flavor, FlavorError> {
     let all = flavor_sizes(rows, cols)?;
     let mut candidates = all;
-    for (_, size) in &mut candidates.sizes {
-        *size = size.filter(|&s| fits(s, available, alignment));
+    for size in &mut candidates.sizes {
+        *size = size.filter(|s| fits(s.get() - 1, available, alignment));
     }
     let mut fitting = candidates.iter();
     match (fitting.next(), fitting.next()) {

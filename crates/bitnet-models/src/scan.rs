@@ -39,7 +39,7 @@ impl ScanReport {
     }
 }
 
-/// Scan `rows × cols` elements of `format` blocks (`data` exactly `tensor_bytes(rows, cols)`).
+/// Scan `rows × cols` elements of `format` blocks (`data` exactly `data_bytes(rows, cols)`: without a bitnet.cpp tail).
 pub fn scan(
     format: TernaryFormat,
     data: &[u8],

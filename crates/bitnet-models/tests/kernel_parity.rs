@@ -6,11 +6,31 @@
 use std::io::Write;
 use std::sync::OnceLock;
 
-use bitnet_models::{Kernel, KernelKind, TernaryFormat};
+use bitnet_models::{FormatError, Kernel, KernelKind, TernaryFormat};
 use bitnet_testkit::rng::SplitMix64;
 use proptest::prelude::*;
 
-const FORMATS: [TernaryFormat; 3] = TernaryFormat::ALL;
+const FORMATS: [TernaryFormat; 4] = TernaryFormat::ALL;
+
+/// The bytes the kernels take for a `rows × cols` tensor: the blocks (for bitnetcpp, the codes
+/// without the tail).
+fn data_len(format: TernaryFormat, rows: usize, cols: usize) -> usize {
+    format.data_bytes(rows as u64, cols as u64).unwrap() as usize
+}
+
+/// Every kernel refuses a row length `format` cannot hold (bitnetcpp: not a multiple of 128).
+fn check_refused(format: TernaryFormat, rows: usize, cols: usize) {
+    assert!(!format.fits_cols(cols as u64), "{format} {cols}");
+    let data = vec![0x55u8; (rows * cols).div_ceil(4)];
+    let mut out = vec![0.0f32; rows * cols];
+    for kernel in Kernel::available() {
+        assert_eq!(
+            kernel.dequantize(format, &data, rows, cols, 1.0, &mut out),
+            Err(FormatError::ColsNotSupported { format, cols }),
+            "{kernel} {format} {rows}x{cols}"
+        );
+    }
+}
 
 /// The SIMD kernels of this CPU. The first call writes one line per kind to stderr, directly
 /// (not through `eprintln!`, which the test harness captures), so a kernel the CPU lacks shows up
@@ -42,7 +62,7 @@ const SPECIAL_F16: [u16; 16] = [
     0xFE00, 0x7C01, 0xFD55, 0x3555,
 ];
 
-/// Interesting f32 tensor scales (QK256).
+/// Interesting f32 tensor scales (QK256, bitnetcpp).
 fn special_f32() -> Vec<f32> {
     [
         0x3F80_0000u32, // 1.0
@@ -80,7 +100,8 @@ fn set_block_scales(format: TernaryFormat, data: &mut [u8], scales: &[u16]) {
     }
 }
 
-/// The scale argument to pass: `scale` for QK256, 1.0 for formats with block scales.
+/// The scale argument to pass: `scale` for QK256 and bitnetcpp, 1.0 for formats with block
+/// scales.
 fn scale_arg(format: TernaryFormat, scale: f32) -> f32 {
     if format.has_block_scale() {
         1.0
@@ -209,7 +230,11 @@ fn every_row_length_up_to_three_blocks_and_one() {
     for format in FORMATS {
         for cols in 1..=3 * format.block_elems() + 1 {
             for rows in [1, 3] {
-                let len = format.tensor_bytes(rows as u64, cols as u64).unwrap() as usize;
+                if !format.fits_cols(cols as u64) {
+                    check_refused(format, rows, cols);
+                    continue;
+                }
+                let len = data_len(format, rows, cols);
                 let mut data = rng.bytes(len);
                 set_block_scales(format, &mut data, &[0x3C00, 0xB800, 0x8001, 0x4248]);
                 let scale = scale_arg(format, -1.75);
@@ -229,8 +254,13 @@ fn unaligned_input_and_output() {
         for (rows, cols) in [
             (3, 2 * format.block_elems() + 5),
             (2, 4 * format.block_elems()),
+            (3, 384),
         ] {
-            let len = format.tensor_bytes(rows as u64, cols as u64).unwrap() as usize;
+            if !format.fits_cols(cols as u64) {
+                check_refused(format, rows, cols);
+                continue;
+            }
+            let len = data_len(format, rows, cols);
             let mut data = rng.bytes(len);
             set_block_scales(format, &mut data, &[0x3C00, 0x2E66, 0xC500]);
             for &kernel in kernels {
@@ -259,22 +289,17 @@ fn unaligned_input_and_output() {
 fn special_tensor_scales() {
     let kernels = simd_kernels();
     let mut rng = SplitMix64::new(13);
-    let format = TernaryFormat::Qk256;
-    for cols in [256, 300] {
-        let data = rng.bytes(format.tensor_bytes(2, cols).unwrap() as usize);
+    for (format, cols) in [
+        (TernaryFormat::Qk256, 256),
+        (TernaryFormat::Qk256, 300),
+        (TernaryFormat::BitnetCpp, 128),
+        (TernaryFormat::BitnetCpp, 384),
+        (TernaryFormat::BitnetCpp, 2560),
+    ] {
+        let data = rng.bytes(data_len(format, 2, cols));
         for scale in special_f32() {
             for &kernel in kernels {
-                check(
-                    kernel,
-                    format,
-                    &data,
-                    2,
-                    cols as usize,
-                    scale,
-                    0,
-                    0,
-                    "tensor scale",
-                );
+                check(kernel, format, &data, 2, cols, scale, 0, 0, "tensor scale");
             }
         }
     }
@@ -334,10 +359,15 @@ fn streaming_stores_on_large_outputs() {
     let mut rng = SplitMix64::new(19);
     for format in FORMATS {
         for cols in [4096, 16 * format.block_elems() + 3] {
+            // bitnetcpp has no padded rows: the next multiple of 128 instead.
+            let cols = if format.fits_cols(cols as u64) {
+                cols
+            } else {
+                cols.next_multiple_of(format.block_elems())
+            };
             let rows = min_elems.div_ceil(cols);
             let n = rows * cols;
-            let mut data =
-                rng.bytes(format.tensor_bytes(rows as u64, cols as u64).unwrap() as usize);
+            let mut data = rng.bytes(data_len(format, rows, cols));
             set_block_scales(format, &mut data, &[0x3C00, 0xB555, 0x0400]);
             let scale = scale_arg(format, -0.625);
             let mut want = vec![0.0f32; n];
@@ -374,14 +404,96 @@ fn streaming_stores_on_large_outputs() {
     }
 }
 
+/// bitnetcpp numbers its elements over the whole tensor, so its groups run on across rows:
+/// shapes that are multiples of 128 with 1 to 40 groups in all (every count of groups modulo
+/// the kernels' unrolling), random codes, every special tensor scale.
+#[test]
+fn bitnetcpp_group_counts_around_boundaries() {
+    let kernels = simd_kernels();
+    let mut rng = SplitMix64::new(23);
+    let format = TernaryFormat::BitnetCpp;
+    for (rows, cols) in [
+        (1, 128),
+        (2, 128),
+        (3, 128),
+        (1, 256),
+        (1, 384),
+        (5, 128),
+        (1, 640),
+        (7, 128),
+        (2, 512),
+        (3, 384),
+        (1, 1152),
+        (3, 640),
+        (1, 2048),
+        (17, 128),
+        (1, 2560),
+        (5, 512),
+        (31, 128),
+        (8, 512),
+        (33, 128),
+        (2, 2560),
+    ] {
+        let data = rng.bytes(data_len(format, rows, cols));
+        for scale in special_f32() {
+            for &kernel in kernels {
+                check(
+                    kernel,
+                    format,
+                    &data,
+                    rows,
+                    cols,
+                    scale,
+                    0,
+                    0,
+                    "bitnetcpp groups",
+                );
+            }
+        }
+    }
+}
+
+/// bitnetcpp at every start of its input within a 64-byte line (the widest load) and every
+/// start of its output within 16 values, for 1 to 9 groups.
+#[test]
+fn bitnetcpp_every_input_alignment() {
+    let kernels = simd_kernels();
+    let mut rng = SplitMix64::new(29);
+    let format = TernaryFormat::BitnetCpp;
+    for (rows, cols) in [(1, 128), (3, 128), (1, 512), (3, 384)] {
+        let data = rng.bytes(data_len(format, rows, cols));
+        for &kernel in kernels {
+            for data_off in 0..64 {
+                for out_off in 0..16 {
+                    check(
+                        kernel,
+                        format,
+                        &data,
+                        rows,
+                        cols,
+                        -0.3,
+                        data_off,
+                        out_off,
+                        "bitnetcpp alignment",
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn empty_shapes() {
     for kernel in Kernel::available() {
         for format in FORMATS {
-            for (rows, cols) in [(0, 0), (0, 5), (5, 0)] {
-                kernel
-                    .dequantize(format, &[], rows, cols, 1.0, &mut [])
-                    .unwrap();
+            for (rows, cols) in [(0, 0), (0, 5), (5, 0), (0, 128)] {
+                let result = kernel.dequantize(format, &[], rows, cols, 1.0, &mut []);
+                if format.fits_cols(cols as u64) {
+                    result.unwrap();
+                } else {
+                    // bitnetcpp refuses a row length it cannot hold, even for no rows.
+                    assert_eq!(result, Err(FormatError::ColsNotSupported { format, cols }));
+                }
             }
         }
     }
@@ -392,6 +504,7 @@ fn format_strategy() -> impl Strategy<Value = TernaryFormat> {
         Just(TernaryFormat::Qk256),
         Just(TernaryFormat::BitNet32F16),
         Just(TernaryFormat::Tq2_0),
+        Just(TernaryFormat::BitnetCpp),
     ]
 }
 
@@ -411,7 +524,13 @@ proptest! {
     fn random_blocks_match_scalar(
         (format, rows, cols, data) in (format_strategy(), 1usize..5, 1usize..700)
             .prop_flat_map(|(format, rows, cols)| {
-                let len = format.tensor_bytes(rows as u64, cols as u64).unwrap() as usize;
+                // bitnetcpp: the next multiple of 128 (it has no padded rows).
+                let cols = if format.fits_cols(cols as u64) {
+                    cols
+                } else {
+                    cols.next_multiple_of(format.block_elems())
+                };
+                let len = data_len(format, rows, cols);
                 (Just(format), Just(rows), Just(cols), proptest::collection::vec(any::<u8>(), len))
             }),
         scale in scale_strategy(),

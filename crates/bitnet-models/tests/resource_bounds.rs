@@ -110,6 +110,54 @@ fn giants() -> Vec<(&'static str, Vec<u8>)> {
     let mut bytes = r.fill_to(len);
     bytes.resize(len + 66 * rows as usize, 0x55);
     files.push(("overlapping tq2_0 tensors", bytes));
+    // bitnetcpp (I2_S as bitnet.cpp writes it). Thousands of 2x384 tensors of a bitnet-b1.58
+    // file, all at offset 0 over one tensor's 224 bytes (192 code bytes and the tail).
+    let n = if cfg!(miri) { 40 } else { 4000 };
+    let mut r = Raw::header(3, n, 2);
+    r.str(b"general.architecture").u32(8).str(b"bitnet-b1.58");
+    r.str(b"bitnet-b1.58.block_count").u32(4).u32(1);
+    for i in 0..n {
+        r.tensor(&format!("blk.{i}.attn_q.weight"), &[384, 2], i2s, 0);
+    }
+    let len = r.0.len().div_ceil(32) * 32;
+    let mut bytes = r.fill_to(len);
+    bytes.resize(len + 192, 0x55);
+    bytes.extend_from_slice(&0.5f32.to_le_bytes());
+    bytes.resize(len + 224, 0);
+    files.push(("overlapping bitnetcpp tensors", bytes));
+    // 40000 valid bitnetcpp tensors (9 MB), each with its tail scale.
+    let n = if cfg!(miri) { 40 } else { 40_000 };
+    let mut r = Raw::header(3, n, 0);
+    for i in 0..n {
+        r.tensor(&format!("w{i}.weight"), &[384, 2], i2s, i * 224);
+    }
+    let len = r.0.len().div_ceil(32) * 32;
+    let mut bytes = r.fill_to(len);
+    for _ in 0..n {
+        bytes.resize(bytes.len() + 192, 0x55);
+        bytes.extend_from_slice(&(-1.5f32).to_le_bytes());
+        bytes.resize(bytes.len() + 28, 0xcd);
+    }
+    files.push(("many bitnetcpp tensors", bytes));
+    // 80000 1x128 tensors, each the size of QK256, BitNet32F16 and bitnetcpp alike, decided
+    // by the one 2x384 bitnetcpp tensor after them: a finding apiece, looked up per tensor.
+    let n = if cfg!(miri) { 40 } else { 80_000 };
+    let mut r = Raw::header(3, n + 1, 0);
+    for i in 0..n {
+        r.tensor(&format!("w{i}.weight"), &[128, 1], i2s, i * 64);
+    }
+    r.tensor("decider.weight", &[384, 2], i2s, n * 64);
+    let len = r.0.len().div_ceil(32) * 32;
+    let mut bytes = r.fill_to(len);
+    for _ in 0..n {
+        bytes.resize(bytes.len() + 32, 0xaa);
+        bytes.extend_from_slice(&0.25f32.to_le_bytes());
+        bytes.resize(bytes.len() + 28, 0);
+    }
+    bytes.resize(bytes.len() + 192, 0x55);
+    bytes.extend_from_slice(&1.0f32.to_le_bytes());
+    bytes.resize(bytes.len() + 28, 0);
+    files.push(("1x128 tensors decided by the file", bytes));
     files
 }
 

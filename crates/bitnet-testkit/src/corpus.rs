@@ -209,6 +209,122 @@ pub fn malformed() -> Vec<(String, Vec<u8>)> {
     }
     add("tq2_0-all-codes", r.bytes(&[0x00, 0xc0]).pad(32).done());
 
+    // I2_S as bitnet.cpp writes it (bitnetcpp): the tensor's codes in groups of 128 elements
+    // (32 bytes, no row padding), then a 32-byte tail: the f32 scale and 28 ignored bytes.
+    // 2x384 is bitnetcpp by size alone: 192 + 32 = 224 bytes (QK256 256, BitNet32F16 240).
+    // Code 3 (reserved) in group 0, group 5 and the last code byte.
+    let mut bytes = bitnetcpp(768, 0.5, 0);
+    bytes[3] = 0xff;
+    bytes[5 * 32 + 17] = 0x93;
+    bytes[191] = 0x03;
+    add(
+        "i2s-bitnetcpp-reserved-codes",
+        i2s_file(&[("w", &[384, 2], 0)], &bytes),
+    );
+    // A tail scale that is NaN, or infinite.
+    add(
+        "i2s-bitnetcpp-nan-scale",
+        i2s_file(&[("w", &[384, 2], 0)], &bitnetcpp(768, f32::NAN, 0)),
+    );
+    add(
+        "i2s-bitnetcpp-inf-scale",
+        i2s_file(
+            &[("w", &[384, 2], 0)],
+            &bitnetcpp(768, f32::NEG_INFINITY, 0),
+        ),
+    );
+    // The file ends inside the codes (100 of 192 bytes), or inside the tail (10 of its 32).
+    add(
+        "i2s-bitnetcpp-truncated-codes",
+        i2s_file(&[("w", &[384, 2], 0)], &bitnetcpp(768, 0.5, 0)[..100]),
+    );
+    add(
+        "i2s-bitnetcpp-truncated-tail",
+        i2s_file(&[("w", &[384, 2], 0)], &bitnetcpp(768, 0.5, 0)[..202]),
+    );
+    // 2x320: 192 bytes would be bitnetcpp's size (160 + 32) if it could hold 320 columns.
+    add(
+        "i2s-bitnetcpp-cols-not-128",
+        i2s_file(&[("w", &[320, 2], 0)], &bitnetcpp(640, 0.5, 0)),
+    );
+    // 1x128 fits QK256 and bitnetcpp (64 bytes each) and BitNet32F16 (40): undecided alone,
+    // bitnetcpp beside a tensor that is bitnetcpp by size, undecided when the file's tensors
+    // disagree (a QK256 4x256 too).
+    add(
+        "i2s-bitnetcpp-ambiguous-1x128",
+        i2s_file(&[("w", &[128, 1], 0)], &bitnetcpp(128, 0.5, 0)),
+    );
+    let mut bytes = bitnetcpp(128, 0.5, 0);
+    bytes.extend(bitnetcpp(768, 0.25, 0));
+    add(
+        "i2s-bitnetcpp-1x128-from-file",
+        i2s_file(&[("a", &[128, 1], 0), ("b", &[384, 2], 64)], &bytes),
+    );
+    bytes.extend([0x55; 256]);
+    add(
+        "i2s-bitnetcpp-1x128-mixed-file",
+        i2s_file(
+            &[
+                ("a", &[128, 1], 0),
+                ("b", &[384, 2], 64),
+                ("c", &[256, 4], 288),
+            ],
+            &bytes,
+        ),
+    );
+    // 1x512 fits BitNet32F16 and bitnetcpp (160 bytes each): undecided alone, decided by a
+    // bitnetcpp tensor or by a BitNet32F16 one (2x64, 40 bytes padded to 64), undecided in a
+    // QK256 file (QK256 is not among its candidates).
+    add(
+        "i2s-bitnetcpp-ambiguous-1x512",
+        i2s_file(&[("w", &[512, 1], 0)], &bitnetcpp(512, 0.5, 0)),
+    );
+    let mut bytes = bitnetcpp(512, 0.5, 0);
+    bytes.extend(bitnetcpp(768, 0.25, 0));
+    add(
+        "i2s-bitnetcpp-1x512-from-file",
+        i2s_file(&[("a", &[512, 1], 0), ("b", &[384, 2], 160)], &bytes),
+    );
+    // Both as BitNet32F16 blocks: 8 code bytes and d = 0.5 (f16 0x3800), 16 blocks then 4.
+    let block = [0x92, 0x24, 0x49, 0x92, 0x24, 0x49, 0x92, 0x24, 0x00, 0x38];
+    let mut bytes = block.repeat(16 + 4);
+    bytes.resize(160 + 64, 0); // b's 40 bytes, padded to 64
+    add(
+        "i2s-bitnet32f16-1x512-from-file",
+        i2s_file(&[("a", &[512, 1], 0), ("b", &[64, 2], 160)], &bytes),
+    );
+    let mut bytes = bitnetcpp(512, 0.5, 0);
+    bytes.extend([0x55; 256]);
+    add(
+        "i2s-bitnetcpp-1x512-qk256-file",
+        i2s_file(&[("a", &[512, 1], 0), ("b", &[256, 4], 160)], &bytes),
+    );
+    // Valid: 28 tail bytes of garbage (ignored), a negative scale.
+    let mut bytes = bitnetcpp(768, 0.5, 0);
+    for (i, b) in bytes[196..].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(97) ^ 0xa5;
+    }
+    add(
+        "i2s-bitnetcpp-garbage-tail",
+        i2s_file(&[("w", &[384, 2], 0)], &bytes),
+    );
+    add(
+        "i2s-bitnetcpp-negative-scale",
+        i2s_file(&[("w", &[384, 2], 0)], &bitnetcpp(768, -0.75, 0)),
+    );
+    // A `.scale` sibling beside a bitnetcpp tensor, which carries its own scale (a warning).
+    add(
+        "i2s-bitnetcpp-scale-sibling",
+        Raw::header(3, 2, 0)
+            .tensor("x.weight", &[384, 2], I2_S, 0)
+            .tensor("x.scale", &[1], F32, 224)
+            .pad(32)
+            .bytes(&bitnetcpp(768, 0.5, 0))
+            .bytes(&2.0f32.to_le_bytes())
+            .pad(32)
+            .done(),
+    );
+
     // A bitnet-b1.58 file whose required keys are missing, mistyped or inconsistent.
     add(
         "bitnet-keys-inconsistent",
@@ -227,6 +343,26 @@ pub fn malformed() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The stored bytes of a bitnetcpp tensor of `n` elements (`n` a multiple of 128): code bytes
+/// 0x92, 0x24, 0x49 repeating (codes 2, 1, 0, 2 / 0, 2, 1, 0 / 1, 0, 2, 1: no reserved code),
+/// then the tail: `scale` as f32 little-endian and 28 bytes of `junk`.
+fn bitnetcpp(n: usize, scale: f32, junk: u8) -> Vec<u8> {
+    let mut v: Vec<u8> = [0x92, 0x24, 0x49].into_iter().cycle().take(n / 4).collect();
+    v.extend_from_slice(&scale.to_le_bytes());
+    v.resize(n / 4 + 32, junk);
+    v
+}
+
+/// A file of I2_S tensors `(name, ne, offset)`, then `data` from the first multiple of 32 after
+/// the tensor infos, and nothing after it (no padding: a file may end anywhere).
+fn i2s_file(tensors: &[(&str, &[u64], u64)], data: &[u8]) -> Vec<u8> {
+    let mut r = Raw::header(3, tensors.len() as u64, 0);
+    for &(name, ne, offset) in tensors {
+        r.tensor(name, ne, I2_S, offset);
+    }
+    r.pad(32).bytes(data).done()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,7 +370,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_follow_the_pattern() {
         let files = malformed();
-        assert_eq!(files.len(), 24);
+        assert_eq!(files.len(), 40);
         let mut names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
         names.sort();
         names.dedup();

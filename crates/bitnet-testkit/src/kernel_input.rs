@@ -83,7 +83,9 @@ pub struct Case<F> {
 
 impl KernelInput {
     /// The case this input selects from `formats`, whose tensor size `tensor_bytes(format,
-    /// rows, cols)` gives.
+    /// rows, cols)` gives: the bytes the kernels read for that shape (the fuzz target and its
+    /// replay pass `data_bytes`, which for bitnetcpp leaves out the 32-byte tail, and some
+    /// length of their choosing for a row length a format cannot hold).
     ///
     /// # Panics
     ///

@@ -123,6 +123,16 @@ fn kernel_inputs() -> Vec<(String, Vec<u8>)> {
             "tq2_0-2x257".into(),
             input(2, 2, 257, 1.0, true, 5, &all_bytes),
         ),
+        // bitnetcpp (format 3): every byte value as codes (reserved ones included), its groups
+        // running on across rows, at an odd offset; the largest shape, with −0.0.
+        (
+            "bitnetcpp-3x384-all-bytes".into(),
+            input(3, 3, 384, -0.5, false, 7, &all_bytes),
+        ),
+        (
+            "bitnetcpp-6x768-neg-zero".into(),
+            input(3, 6, 768, -0.0, false, 13, &all_bytes),
+        ),
     ]
 }
 

@@ -130,6 +130,12 @@ pub fn bitnet_b32(rows: usize, cols: usize, scales: &[f16]) -> Vec<u8> {
     b.build().unwrap()
 }
 
+/// The stored bytes of a bitnetcpp `rows × cols` tensor of [`weights`] with tail scale `scale`
+/// (`cols` a multiple of 128): the codes, then the f32 scale and 28 zero bytes.
+pub fn bitnetcpp_data(rows: usize, cols: usize, scale: f32) -> Vec<u8> {
+    bitnet_models::pack_bitnetcpp(&weights(rows, cols), rows, cols, scale).unwrap()
+}
+
 /// A small valid container (architecture `test`, so no required keys): two keys, two F32
 /// tensors.
 pub fn plain() -> Vec<u8> {
@@ -293,6 +299,29 @@ pub fn malformed() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             &[("w.scale", &[1], ggml_type::F32, f32_bytes(&[f32::NAN]))],
         ),
         "scale-not-finite",
+    ));
+
+    // bitnetcpp, 2×384 (192 code bytes and a 32-byte tail: 224 bytes, which no other flavor
+    // fits): a NaN tail scale, and reserved codes.
+    let mut data = bitnetcpp_data(2, 384, 0.5);
+    data[192..196].copy_from_slice(&f32::NAN.to_le_bytes());
+    cases.push((
+        "bitnetcpp-nan-scale",
+        i2s(384, 2, data, &[]),
+        "scale-not-finite",
+    ));
+    let mut data = bitnetcpp_data(2, 384, 0.5);
+    data[40] = 0xff;
+    cases.push((
+        "bitnetcpp-reserved-code",
+        i2s(384, 2, data, &[]),
+        "reserved-code",
+    ));
+    // 1×128: QK256 and bitnetcpp need 64 bytes, BitNet32F16 40; all fit 64.
+    cases.push((
+        "ambiguous-i2s-1x128",
+        i2s(128, 1, bitnetcpp_data(1, 128, 0.5), &[]),
+        "i2s-ambiguous-flavor",
     ));
 
     // A bitnet-b1.58 file without general.name.

@@ -16,11 +16,7 @@ const CHECK_VALUES: usize = 1 << 16;
 pub(crate) fn weights(t: &TernaryTensor<'_>) -> Result<Vec<i8>, (usize, usize)> {
     let format = t.format;
     let (elems, block_bytes) = (format.block_elems(), format.block_bytes());
-    let row_bytes = if t.rows == 0 {
-        0
-    } else {
-        t.data.len() / t.rows
-    };
+    let row_bytes = t.data.len().checked_div(t.rows).unwrap_or(0);
     let mut out = Vec::with_capacity(t.len());
     for row in 0..t.rows {
         let row_data = &t.data[row * row_bytes..][..row_bytes];

@@ -217,14 +217,14 @@ impl Kernel {
     /// Dequantize `rows` rows of `cols` columns of `format` blocks into `out`, row-major,
     /// without row padding.
     ///
-    /// - `data` must be exactly `format.tensor_bytes(rows, cols)` bytes and `out` exactly
+    /// - `data` must be exactly `format.data_bytes(rows, cols)` bytes and `out` exactly
     ///   `rows × cols` values; any alignment is fine.
     /// - `scale`: for QK256 the tensor scale (the `.scale` sibling, or 1.0), so
     ///   `out = w × scale`. BitNet32F16 and TQ2_0 blocks carry their own `d` and
     ///   `out = w × d`; for them `scale` must be exactly 1.0
     ///   ([`FormatError::ScaleNotApplicable`] otherwise) — there is no second multiplication.
     ///
-    /// Code 3 (reserved) decodes as weight 0.0; reporting it is [`crate::scan`]'s job.
+    /// Code 3 (reserved) decodes as weight 0.0; reporting it is [`crate::scan()`]'s job.
     pub fn dequantize(
         self,
         format: TernaryFormat,
