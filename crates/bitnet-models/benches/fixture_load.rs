@@ -1,6 +1,9 @@
 //! `cargo bench -p bitnet-models --bench fixture_load`: what loading a fixture costs now that it
 //! is embedded bytes, not a file regenerated inside each test.
 
+// `criterion_group!` defines a public function it cannot document.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use bitnet_models::{Kernel, Model};
