@@ -65,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn touch_error(e: &GgufError) {
-    let _ = (e.code(), e.location(), e.offset(), e.tensor(), e.key());
+    let _ = (e.code(), e.location());
     let _ = e.to_string();
 }
 

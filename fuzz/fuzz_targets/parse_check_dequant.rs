@@ -66,6 +66,6 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn touch(e: &ModelError) {
-    let _ = (e.code(), e.severity(), e.offset(), e.tensor(), e.key());
+    let _ = (e.code(), e.severity(), e.location());
     let _ = e.to_string();
 }

@@ -26,9 +26,9 @@ impl Finding {
             severity,
             code: error.code(),
             message: error.to_string(),
-            offset: error.offset(),
-            tensor: error.tensor().map(str::to_owned),
-            key: error.key().map(str::to_owned),
+            offset: error.location().offset,
+            tensor: error.location().tensor.map(str::to_owned),
+            key: error.location().key.map(str::to_owned),
         }
     }
 

@@ -59,11 +59,12 @@ fn several_files_one_line_each() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "good.gguf", &plain());
     write(dir.path(), "bad.gguf", b"GGUX");
-    let out = bin_in(dir.path())
-        .args(["compat-check", "--json", "good.gguf", "bad.gguf"])
-        .assert()
-        .code(1);
-    let lines: Vec<Value> = stdout(out.get_output())
+    let out = run_in(
+        dir.path(),
+        &["compat-check", "--json", "good.gguf", "bad.gguf"],
+        1,
+    );
+    let lines: Vec<Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -80,22 +81,16 @@ fn malformed_files_fail_naming_the_problem() {
     for (name, bytes, code) in malformed() {
         let file = format!("{name}.gguf");
         write(dir.path(), &file, &bytes);
-        let out = bin_in(dir.path())
-            .args(["compat-check", &file])
-            .assert()
-            .code(1);
-        let text = stdout(out.get_output());
+        let out = run_in(dir.path(), &["compat-check", &file], 1);
+        let text = stdout(&out);
         assert!(
             text.starts_with(&format!("{file}: ")) && text.contains(&format!("error[{code}]")),
             "{name}: expected error[{code}] in:\n{text}"
         );
-        assert!(stderr(out.get_output()).is_empty(), "{name}");
+        assert!(stderr(&out).is_empty(), "{name}");
 
-        let out = bin_in(dir.path())
-            .args(["compat-check", "--json", &file])
-            .assert()
-            .code(1);
-        let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+        let out = run_in(dir.path(), &["compat-check", "--json", &file], 1);
+        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(v["valid"], false, "{name}");
         let codes: Vec<&str> = v["errors"]
             .as_array()
@@ -160,12 +155,9 @@ fn every_truncation_is_a_clean_exit_1() {
 #[test]
 fn io_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin_in(dir.path())
-        .args(["compat-check", "missing.gguf"])
-        .assert()
-        .code(2);
-    assert!(stdout(out.get_output()).is_empty());
-    assert!(stderr(out.get_output()).starts_with("error: missing.gguf: cannot open: "));
+    let out = run_in(dir.path(), &["compat-check", "missing.gguf"], 2);
+    assert!(stdout(&out).is_empty());
+    assert!(stderr(&out).starts_with("error: missing.gguf: cannot open: "));
 
     std::fs::create_dir(dir.path().join("sub")).unwrap();
     bin_in(dir.path())
@@ -177,11 +169,12 @@ fn io_errors_exit_2() {
     // An I/O error wins over an invalid file; the other files are still reported.
     write(dir.path(), "bad.gguf", b"GGUX");
     write(dir.path(), "good.gguf", &plain());
-    let out = bin_in(dir.path())
-        .args(["compat-check", "bad.gguf", "missing.gguf", "good.gguf"])
-        .assert()
-        .code(2);
-    let text = stdout(out.get_output());
+    let out = run_in(
+        dir.path(),
+        &["compat-check", "bad.gguf", "missing.gguf", "good.gguf"],
+        2,
+    );
+    let text = stdout(&out);
     assert!(text.contains("bad.gguf: 1 error, 0 warnings"), "{text}");
     assert!(text.contains("good.gguf: OK"), "{text}");
 }
@@ -217,19 +210,13 @@ fn strict_turns_warnings_into_errors() {
     bytes.extend_from_slice(&[0u8; 7]);
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "t.gguf", &bytes);
-    let out = bin_in(dir.path())
-        .args(["compat-check", "t.gguf"])
-        .assert()
-        .code(0);
-    insta::assert_snapshot!(stdout(out.get_output()), @r#"
+    let out = run_in(dir.path(), &["compat-check", "t.gguf"], 0);
+    insta::assert_snapshot!(stdout(&out), @r#"
     t.gguf: 0 errors, 1 warning
       warning[trailing-bytes] byte 352: 7 unexpected bytes after the last tensor, from byte 352
     "#);
-    let out = bin_in(dir.path())
-        .args(["compat-check", "--strict", "t.gguf"])
-        .assert()
-        .code(1);
-    insta::assert_snapshot!(stdout(out.get_output()), @r#"
+    let out = run_in(dir.path(), &["compat-check", "--strict", "t.gguf"], 1);
+    insta::assert_snapshot!(stdout(&out), @r#"
     t.gguf: 1 error, 0 warnings
       error[trailing-bytes] byte 352: 7 unexpected bytes after the last tensor, from byte 352
     "#);
@@ -260,29 +247,20 @@ fn text_and_json_shapes() {
     data[17] = 0xff;
     data[200] = 0xfc;
     write(dir.path(), "r.gguf", &i2s(256, 4, data, &[]));
-    let out = bin_in(dir.path())
-        .args(["compat-check", "r.gguf"])
-        .assert()
-        .code(1);
-    insta::assert_snapshot!(stdout(out.get_output()), @r#"
+    let out = run_in(dir.path(), &["compat-check", "r.gguf"], 1);
+    insta::assert_snapshot!(stdout(&out), @r#"
     r.gguf: 1 error, 0 warnings
       error[reserved-code] byte 177: tensor "w.weight": 7 reserved code(s) 3, the first in byte 177
     "#);
-    let out = bin_in(dir.path())
-        .args(["compat-check", "--json", "r.gguf"])
-        .assert()
-        .code(1);
-    insta::assert_snapshot!(stdout(out.get_output()), @r#"{"path":"r.gguf","valid":false,"errors":[{"code":"reserved-code","message":"tensor \"w.weight\": 7 reserved code(s) 3, the first in byte 177","offset":177,"tensor":"w.weight"}],"warnings":[],"info":[]}"#);
+    let out = run_in(dir.path(), &["compat-check", "--json", "r.gguf"], 1);
+    insta::assert_snapshot!(stdout(&out), @r#"{"path":"r.gguf","valid":false,"errors":[{"code":"reserved-code","message":"tensor \"w.weight\": 7 reserved code(s) 3, the first in byte 177","offset":177,"tensor":"w.weight"}],"warnings":[],"info":[]}"#);
 
     // A finding with a key, and one without an offset.
     let mut b = bitnet_gguf::GgufBuilder::new();
     b.kv("general.architecture", "bitnet-b1.58");
     write(dir.path(), "k.gguf", &b.build().unwrap());
-    let out = bin_in(dir.path())
-        .args(["compat-check", "--json", "k.gguf"])
-        .assert()
-        .code(1);
-    let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+    let out = run_in(dir.path(), &["compat-check", "--json", "k.gguf"], 1);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
         v["errors"][0],
         serde_json::json!({
@@ -324,30 +302,6 @@ fn kernel_env_is_checked() {
         .stderr(format!(
             "error: BITNET_KERNEL: kernel {foreign} is not supported by this cpu or target\n"
         ));
-}
-
-/// A container (architecture `test`) with a 1×128 I2_S tensor `a` (64 bytes: QK256 and
-/// bitnetcpp need 64, BitNet32F16 40; all fit) followed by a 2×384 bitnetcpp tensor `b` (224
-/// bytes, which only bitnetcpp fits), plus `extra` tensors.
-fn decided_1x128(extra: &[(&str, &[u64], u32, Vec<u8>)]) -> Vec<u8> {
-    let mut b = bitnet_gguf::GgufBuilder::new();
-    b.kv("general.architecture", "test");
-    b.tensor(
-        "a",
-        &[128, 1],
-        bitnet_gguf::ggml_type::I2_S,
-        bitnetcpp_data(1, 128, 0.5),
-    );
-    b.tensor(
-        "b.weight",
-        &[384, 2],
-        bitnet_gguf::ggml_type::I2_S,
-        bitnetcpp_data(2, 384, 0.25),
-    );
-    for (name, ne, ty, data) in extra {
-        b.tensor(*name, ne, *ty, data.clone());
-    }
-    b.build().unwrap()
 }
 
 #[test]
@@ -402,11 +356,12 @@ fn a_flavor_decided_by_the_file_is_information() {
         );
         assert!(stderr(out.get_output()).is_empty());
     }
-    let out = bin_in(dir.path())
-        .args(["compat-check", "--json", "--strict", "d.gguf"])
-        .assert()
-        .code(0);
-    let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+    let out = run_in(
+        dir.path(),
+        &["compat-check", "--json", "--strict", "d.gguf"],
+        0,
+    );
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
         v,
         serde_json::json!({
@@ -440,22 +395,20 @@ fn a_flavor_decided_by_the_file_is_information() {
     );
     let ignored = "scale tensor \"b.scale\" is ignored: \"b.weight\" is bitnetcpp, which carries \
                    its own scale";
-    let out = bin_in(dir.path())
-        .args(["compat-check", "w.gguf"])
-        .assert()
-        .code(0);
+    let out = run_in(dir.path(), &["compat-check", "w.gguf"], 0);
     assert_eq!(
-        stdout(out.get_output()),
+        stdout(&out),
         format!(
             "w.gguf: 0 errors, 1 warning\n  info[i2s-flavor-from-file] byte {start}: {message}\n  \
              warning[scale-ignored]: {ignored}\n"
         )
     );
-    let out = bin_in(dir.path())
-        .args(["compat-check", "--strict", "--json", "w.gguf"])
-        .assert()
-        .code(1);
-    let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+    let out = run_in(
+        dir.path(),
+        &["compat-check", "--strict", "--json", "w.gguf"],
+        1,
+    );
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["valid"], false);
     assert_eq!(v["errors"][0]["code"], "scale-ignored");
     assert_eq!(v["errors"][0]["tensor"], "b.scale");
@@ -470,12 +423,9 @@ fn an_undecided_1x128_is_an_error() {
     let bytes = i2s(128, 1, bitnetcpp_data(1, 128, 0.5), &[]);
     let start = tensor_start(&bytes, "w.weight");
     write(dir.path(), "amb.gguf", &bytes);
-    let out = bin_in(dir.path())
-        .args(["compat-check", "amb.gguf"])
-        .assert()
-        .code(1);
+    let out = run_in(dir.path(), &["compat-check", "amb.gguf"], 1);
     assert_eq!(
-        stdout(out.get_output()),
+        stdout(&out),
         format!(
             "amb.gguf: 1 error, 0 warnings\n  error[i2s-ambiguous-flavor] byte {start}: tensor \
              \"w.weight\" at byte {start}: ambiguous i2_s flavor: 64 bytes available fit 64 \
@@ -487,11 +437,8 @@ fn an_undecided_1x128_is_an_error() {
     let qk = bitnet_models::pack_qk256(&weights(4, 256), 4, 256).unwrap();
     let mixed = decided_1x128(&[("c", &[256, 4], bitnet_gguf::ggml_type::I2_S, qk)]);
     write(dir.path(), "mixed.gguf", &mixed);
-    let out = bin_in(dir.path())
-        .args(["compat-check", "--json", "mixed.gguf"])
-        .assert()
-        .code(1);
-    let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+    let out = run_in(dir.path(), &["compat-check", "--json", "mixed.gguf"], 1);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["errors"][0]["code"], "i2s-ambiguous-flavor");
     assert_eq!(v["errors"][0]["tensor"], "a");
     assert_eq!(v["errors"].as_array().unwrap().len(), 1);
@@ -514,21 +461,15 @@ fn a_non_finite_bitnetcpp_scale_is_an_error_at_the_tail() {
         let file = format!("{name}.gguf");
         write(dir.path(), &file, &bytes);
         let message = format!("tensor \"w.weight\": scale at byte {tail} is {shown}, not finite");
-        let out = bin_in(dir.path())
-            .args(["compat-check", &file])
-            .assert()
-            .code(1);
+        let out = run_in(dir.path(), &["compat-check", &file], 1);
         assert_eq!(
-            stdout(out.get_output()),
+            stdout(&out),
             format!(
                 "{file}: 1 error, 0 warnings\n  error[scale-not-finite] byte {tail}: {message}\n"
             )
         );
-        let out = bin_in(dir.path())
-            .args(["compat-check", "--json", &file])
-            .assert()
-            .code(1);
-        let v: Value = serde_json::from_str(&stdout(out.get_output())).unwrap();
+        let out = run_in(dir.path(), &["compat-check", "--json", &file], 1);
+        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(
             v["errors"],
             serde_json::json!([{

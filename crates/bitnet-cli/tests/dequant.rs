@@ -123,11 +123,8 @@ fn json_format() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = bitnet_qk256(2, 300, 0.5, &[0.1; 300]);
     write(dir.path(), "m.gguf", &bytes);
-    let out = bin_in(dir.path())
-        .args(["dequant", "m.gguf", "blk.0.attn_q.weight"])
-        .assert()
-        .code(0);
-    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let out = run_in(dir.path(), &["dequant", "m.gguf", "blk.0.attn_q.weight"], 0);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["name"], "blk.0.attn_q.weight");
     assert_eq!(v["type_name"], "I2_S");
     assert_eq!(v["ne"], serde_json::json!([300, 2]));
@@ -141,22 +138,24 @@ fn json_format() {
     assert_eq!(f32_bytes(&values), expected);
 
     // Shortest f32 decimals: 0.1f32 prints as 0.1.
-    let out = bin_in(dir.path())
-        .args([
+    let out = run_in(
+        dir.path(),
+        &[
             "dequant",
             "--format",
             "json",
             "m.gguf",
             "blk.0.attn_q.scale",
-        ])
-        .assert()
-        .code(0);
-    insta::assert_snapshot!(stdout(out.get_output()), @r#"{"name":"blk.0.attn_q.scale","type_name":"F32","ne":[1],"values":[0.5]}"#);
-    let out = bin_in(dir.path())
-        .args(["dequant", "m.gguf", "blk.0.attn_norm.weight"])
-        .assert()
-        .code(0);
-    assert!(stdout(out.get_output()).contains("[0.1,0.1,"));
+        ],
+        0,
+    );
+    insta::assert_snapshot!(stdout(&out), @r#"{"name":"blk.0.attn_q.scale","type_name":"F32","ne":[1],"values":[0.5]}"#);
+    let out = run_in(
+        dir.path(),
+        &["dequant", "m.gguf", "blk.0.attn_norm.weight"],
+        0,
+    );
+    assert!(stdout(&out).contains("[0.1,0.1,"));
 }
 
 #[test]
@@ -286,13 +285,14 @@ fn suspicious_ternary_data_warns_and_fails_in_strict_mode() {
     let mut data = bitnet_models::pack_qk256(&weights(4, 256), 4, 256).unwrap();
     data[17] = 0xff;
     write(dir.path(), "r.gguf", &i2s(256, 4, data, &[]));
-    let out = bin_in(dir.path())
-        .args(["dequant", "--format", "f32le", "r.gguf", "w.weight"])
-        .assert()
-        .code(0);
-    assert_eq!(out.get_output().stdout.len(), 4 * 256 * 4);
+    let out = run_in(
+        dir.path(),
+        &["dequant", "--format", "f32le", "r.gguf", "w.weight"],
+        0,
+    );
+    assert_eq!(out.stdout.len(), 4 * 256 * 4);
     assert_eq!(
-        stderr(out.get_output()),
+        stderr(&out),
         "warning: r.gguf: tensor \"w.weight\": 4 reserved code(s) 3, the first in byte 177 [reserved-code]\n"
     );
     bin_in(dir.path())

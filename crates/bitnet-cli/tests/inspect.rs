@@ -353,21 +353,7 @@ fn bitnetcpp_fixture_is_listed_with_its_flavor_and_stored_size() {
     // A 1×128 tensor the file decides is listed with the file's flavor; an undecided one with
     // none, and a note in text mode.
     let dir = tempfile::tempdir().unwrap();
-    let mut b = bitnet_gguf::GgufBuilder::new();
-    b.kv("general.architecture", "test");
-    b.tensor(
-        "a",
-        &[128, 1],
-        bitnet_gguf::ggml_type::I2_S,
-        bitnetcpp_data(1, 128, 0.5),
-    );
-    b.tensor(
-        "b",
-        &[384, 2],
-        bitnet_gguf::ggml_type::I2_S,
-        bitnetcpp_data(2, 384, 0.5),
-    );
-    write(dir.path(), "d.gguf", &b.build().unwrap());
+    write(dir.path(), "d.gguf", &decided_1x128(&[]));
     let v = inspect_json(bin_in(dir.path()).args(["inspect", "--json", "d.gguf"]));
     assert_eq!(v["tensors"][0]["flavor"], "bitnetcpp");
     assert_eq!(v["tensors"][0]["bytes"], 64);
@@ -378,14 +364,11 @@ fn bitnetcpp_fixture_is_listed_with_its_flavor_and_stored_size() {
         "amb.gguf",
         &i2s(128, 1, bitnetcpp_data(1, 128, 0.5), &[]),
     );
-    let out = bin_in(dir.path())
-        .args(["inspect", "amb.gguf"])
-        .assert()
-        .code(0);
+    let out = run_in(dir.path(), &["inspect", "amb.gguf"], 0);
     assert!(
-        stderr(out.get_output()).contains("[i2s-ambiguous-flavor]"),
+        stderr(&out).contains("[i2s-ambiguous-flavor]"),
         "{}",
-        stderr(out.get_output())
+        stderr(&out)
     );
 }
 

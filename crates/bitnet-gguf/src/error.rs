@@ -396,21 +396,6 @@ impl GgufError {
             | Self::DataOutOfBounds { tensor, .. } => Location::tensor(tensor),
         }
     }
-
-    /// The absolute byte offset in the file the problem concerns, where known.
-    pub fn offset(&self) -> Option<u64> {
-        self.location().offset
-    }
-
-    /// The tensor the problem concerns, where there is one.
-    pub fn tensor(&self) -> Option<&str> {
-        self.location().tensor
-    }
-
-    /// The metadata key the problem concerns, where there is one.
-    pub fn key(&self) -> Option<&str> {
-        self.location().key
-    }
 }
 
 /// Something odd about a file that does not make it invalid.
@@ -791,7 +776,10 @@ mod tests {
             offset: 24,
         };
         assert_eq!(
-            (e.offset(), e.key(), e.tensor()),
+            {
+                let l = e.location();
+                (l.offset, l.key, l.tensor)
+            },
             (Some(24), Some("general.alignment"), None)
         );
         let e = GgufError::TooManyDims {
@@ -799,7 +787,10 @@ mod tests {
             n_dims: 5,
             offset: 60,
         };
-        assert_eq!((e.offset(), e.tensor()), (Some(60), Some("t")));
+        assert_eq!(
+            (e.location().offset, e.location().tensor),
+            (Some(60), Some("t"))
+        );
         // A tensor's own offset field is relative to the data section: never reported as a
         // file offset.
         let e = GgufError::TensorGap {
@@ -809,7 +800,10 @@ mod tests {
         };
         assert_eq!(e.location(), Location::tensor("t"));
         assert_eq!(GgufWarning::OldVersion.location(), Location::at(4));
-        assert_eq!(GgufError::BadMagic { found: [0; 4] }.offset(), Some(0));
-        assert_eq!(GgufError::BigEndian { raw: 0 }.offset(), Some(4));
+        assert_eq!(
+            GgufError::BadMagic { found: [0; 4] }.location().offset,
+            Some(0)
+        );
+        assert_eq!(GgufError::BigEndian { raw: 0 }.location().offset, Some(4));
     }
 }

@@ -124,9 +124,9 @@ fn replay_model(bytes: &[u8]) -> Result<Vec<&'static str>, GgufError> {
         let _ = (
             f.code(),
             f.severity(),
-            f.offset(),
-            f.tensor(),
-            f.key(),
+            f.location().offset,
+            f.location().tensor,
+            f.location().key,
             f.to_string(),
         );
     }
@@ -263,8 +263,8 @@ fn bitnetcpp_seeds_in_detail() {
         match &findings[..] {
             [f @ ModelError::TailScaleNotFinite { value: v, .. }] => {
                 assert_eq!(v.to_bits(), value.to_bits(), "{name}");
-                assert_eq!(f.offset(), Some(start + 192), "{name}");
-                assert_eq!(f.tensor(), Some("w"), "{name}");
+                assert_eq!(f.location().offset, Some(start + 192), "{name}");
+                assert_eq!(f.location().tensor, Some("w"), "{name}");
                 assert_eq!(f.severity(), Severity::Error, "{name}");
             }
             other => panic!("{name}: {other:?}"),
@@ -312,8 +312,8 @@ fn bitnetcpp_seeds_in_detail() {
             panic!("{name}: {findings:?}")
         };
         assert_eq!(f.severity(), Severity::Info, "{name}");
-        assert_eq!(f.tensor(), Some("a"), "{name}");
-        assert_eq!(f.offset(), model.gguf().tensor_start(0), "{name}");
+        assert_eq!(f.location().tensor, Some("a"), "{name}");
+        assert_eq!(f.location().offset, model.gguf().tensor_start(0), "{name}");
         assert!(
             f.to_string().contains(&format!(
                 "bytes fit {candidates}; read as {flavor}, the flavor of the file's other i2_s tensors"

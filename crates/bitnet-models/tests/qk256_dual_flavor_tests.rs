@@ -636,7 +636,7 @@ fn test_truncated_fixture_is_rejected() {
                         "{} cut at {cut}: {e:?}",
                         f.name
                     );
-                    assert!(e.offset().is_some_and(|o| o <= cut as u64), "{e}");
+                    assert!(e.location().offset.is_some_and(|o| o <= cut as u64), "{e}");
                     continue;
                 }
                 Ok(g) => g,

@@ -22,6 +22,17 @@ pub fn bin_in(dir: &Path) -> assert_cmd::Command {
     cmd
 }
 
+/// Runs the binary from `dir` with `args`, asserts its exit status is `code`, and returns its
+/// output.
+pub fn run_in(dir: &Path, args: &[&str], code: i32) -> std::process::Output {
+    bin_in(dir)
+        .args(args)
+        .assert()
+        .code(code)
+        .get_output()
+        .clone()
+}
+
 /// The binary, run from the workspace root.
 pub fn bin() -> assert_cmd::Command {
     bin_in(&root())
@@ -82,24 +93,31 @@ pub fn bitnet_keys(b: &mut GgufBuilder, cols: u64) {
         .kv("bitnet-b1.58.feed_forward_length", 2 * cols as u32);
 }
 
-/// A valid `bitnet-b1.58` file: a QK256 `rows × cols` weight with scale `scale`, and the norm
-/// weights `norm` (`cols` values).
-pub fn bitnet_qk256(rows: usize, cols: usize, scale: f32, norm: &[f32]) -> Vec<u8> {
+/// A valid `bitnet-b1.58` file: the I2_S weight `blk.0.attn_q.weight` (`rows × cols`, stored as
+/// `data`), its `.scale` sibling if `scale` is given, and the norm weights `norm` (`cols` values).
+fn bitnet_file(
+    rows: usize,
+    cols: usize,
+    data: Vec<u8>,
+    scale: Option<f32>,
+    norm: &[f32],
+) -> Vec<u8> {
     let mut b = GgufBuilder::new();
     bitnet_keys(&mut b, cols as u64);
-    let data = bitnet_models::pack_qk256(&weights(rows, cols), rows, cols).unwrap();
     b.tensor(
         "blk.0.attn_q.weight",
         &[cols as u64, rows as u64],
         ggml_type::I2_S,
         data,
     );
-    b.tensor(
-        "blk.0.attn_q.scale",
-        &[1],
-        ggml_type::F32,
-        scale.to_le_bytes().to_vec(),
-    );
+    if let Some(scale) = scale {
+        b.tensor(
+            "blk.0.attn_q.scale",
+            &[1],
+            ggml_type::F32,
+            f32_bytes(&[scale]),
+        );
+    }
     b.tensor(
         "blk.0.attn_norm.weight",
         &[cols as u64],
@@ -109,25 +127,18 @@ pub fn bitnet_qk256(rows: usize, cols: usize, scale: f32, norm: &[f32]) -> Vec<u
     b.build().unwrap()
 }
 
+/// A valid `bitnet-b1.58` file: a QK256 `rows × cols` weight with scale `scale`, and the norm
+/// weights `norm` (`cols` values).
+pub fn bitnet_qk256(rows: usize, cols: usize, scale: f32, norm: &[f32]) -> Vec<u8> {
+    let data = bitnet_models::pack_qk256(&weights(rows, cols), rows, cols).unwrap();
+    bitnet_file(rows, cols, data, Some(scale), norm)
+}
+
 /// A valid `bitnet-b1.58` file with a BitNet32F16 `rows × cols` weight and block scales
-/// `scales` (one per block).
+/// `scales` (one per block), norm weights all 1.0.
 pub fn bitnet_b32(rows: usize, cols: usize, scales: &[f16]) -> Vec<u8> {
-    let mut b = GgufBuilder::new();
-    bitnet_keys(&mut b, cols as u64);
     let data = bitnet_models::pack_bitnet32f16(&weights(rows, cols), rows, cols, scales).unwrap();
-    b.tensor(
-        "blk.0.attn_q.weight",
-        &[cols as u64, rows as u64],
-        ggml_type::I2_S,
-        data,
-    );
-    b.tensor(
-        "blk.0.attn_norm.weight",
-        &[cols as u64],
-        ggml_type::F32,
-        f32_bytes(&vec![1.0; cols]),
-    );
-    b.build().unwrap()
+    bitnet_file(rows, cols, data, None, &vec![1.0; cols])
 }
 
 /// The stored bytes of a bitnetcpp `rows × cols` tensor of [`weights`] with tail scale `scale`
@@ -149,16 +160,45 @@ pub fn plain() -> Vec<u8> {
     b.build().unwrap()
 }
 
-/// A container (architecture `test`) with one I2_S tensor of shape `[cols, rows]` holding
-/// `data`, plus `extra` tensors after it.
-pub fn i2s(cols: u64, rows: u64, data: Vec<u8>, extra: &[(&str, &[u64], u32, Vec<u8>)]) -> Vec<u8> {
+/// A container (architecture `test`, so no required keys) holding `tensors` in order.
+pub fn container(tensors: &[(&str, &[u64], u32, Vec<u8>)]) -> Vec<u8> {
     let mut b = GgufBuilder::new();
     b.kv("general.architecture", "test");
-    b.tensor("w.weight", &[cols, rows], ggml_type::I2_S, data);
-    for (name, ne, ty, data) in extra {
+    for (name, ne, ty, data) in tensors {
         b.tensor(*name, ne, *ty, data.clone());
     }
     b.build().unwrap()
+}
+
+/// A container (architecture `test`) with one I2_S tensor `w.weight` of shape `[cols, rows]`
+/// holding `data`, plus `extra` tensors after it.
+pub fn i2s(cols: u64, rows: u64, data: Vec<u8>, extra: &[(&str, &[u64], u32, Vec<u8>)]) -> Vec<u8> {
+    let ne = [cols, rows];
+    let mut tensors = vec![("w.weight", &ne[..], ggml_type::I2_S, data)];
+    tensors.extend(extra.iter().cloned());
+    container(&tensors)
+}
+
+/// A container (architecture `test`) with a 1×128 I2_S tensor `a` (64 bytes: QK256 and
+/// bitnetcpp need 64, BitNet32F16 40; all fit) followed by a 2×384 bitnetcpp tensor `b.weight`
+/// (224 bytes, which only bitnetcpp fits), plus `extra` tensors.
+pub fn decided_1x128(extra: &[(&str, &[u64], u32, Vec<u8>)]) -> Vec<u8> {
+    let mut tensors = vec![
+        (
+            "a",
+            &[128u64, 1][..],
+            ggml_type::I2_S,
+            bitnetcpp_data(1, 128, 0.5),
+        ),
+        (
+            "b.weight",
+            &[384, 2],
+            ggml_type::I2_S,
+            bitnetcpp_data(2, 384, 0.25),
+        ),
+    ];
+    tensors.extend(extra.iter().cloned());
+    container(&tensors)
 }
 
 /// Absolute position of the value of metadata `key`.

@@ -130,7 +130,7 @@ impl Model<'_> {
             .is_some_and(|t| t.ggml_type == bitnet_gguf::ggml_type::I2_S);
         let next = tensors.get(index + 1).filter(|_| is_i2s).map(|t| t.name);
         self.check().into_iter().partition(|f| {
-            let about = f.tensor();
+            let about = f.location().tensor;
             let mine = about.is_some() && (about == name || about == sibling);
             let bounds_mine = about.is_some() && about == next && PLACEMENT.contains(&f.code());
             f.severity() == bitnet_gguf::Severity::Error

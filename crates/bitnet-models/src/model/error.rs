@@ -212,21 +212,6 @@ impl ModelError {
             Self::KeyType { key, offset, .. } => Location::key(key).with_offset(*offset),
         }
     }
-
-    /// The absolute byte offset the problem concerns, where known.
-    pub fn offset(&self) -> Option<u64> {
-        self.location().offset
-    }
-
-    /// The tensor the problem concerns, where there is one.
-    pub fn tensor(&self) -> Option<&str> {
-        self.location().tensor
-    }
-
-    /// The metadata key the problem concerns, where there is one.
-    pub fn key(&self) -> Option<&str> {
-        self.location().key
-    }
 }
 
 /// Whether `findings` hold an error (warnings aside).
