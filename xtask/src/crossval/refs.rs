@@ -34,16 +34,24 @@ pub struct GgmlDump {
     pub build_time: Duration,
 }
 
-/// Builds ggml-dump with `$CARGO build --release` and finds the executable in cargo's own
+/// Builds ggml-dump with `$CARGO build --release --locked` and finds the executable in cargo's own
 /// report, so `CARGO_TARGET_DIR` and the like are followed.
 pub fn build_ggml_dump(root: &Path) -> Result<GgmlDump> {
     eprintln!(
-        "crossval: building ggml-dump (cargo build --release --manifest-path {GGML_DUMP_MANIFEST})"
+        "crossval: building ggml-dump (cargo build --release --locked --manifest-path \
+         {GGML_DUMP_MANIFEST})"
     );
     let start = Instant::now();
     let mut child = Command::new(crate::cargo())
         .current_dir(root)
-        .args(["build", "--release", "--manifest-path", GGML_DUMP_MANIFEST])
+        // --locked: the pinned sources are in Cargo.lock, which a build must not move.
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--manifest-path",
+            GGML_DUMP_MANIFEST,
+        ])
         .args(["--message-format", "json-render-diagnostics"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
