@@ -8,7 +8,7 @@
 //!   finding ([`GgufError`] values with a stable [`GgufError::code`], a message, and the byte
 //!   offset, key or tensor). [`Gguf::load`] is parse + validate, failing on the first error.
 //! - [`GgufBuilder`] writes files deterministically in exactly that layout.
-//! - [`type_info`] is ggml's type table (ids 0..=41, removed ids marked; I2_S = 36 is
+//! - [`type_info`] is ggml's type table (ids 0..=42, removed ids marked; I2_S = 36 is
 //!   caller-sized because its two block flavors differ in size).
 //!
 //! ```
