@@ -202,3 +202,26 @@ fn gguf_files(dir: &Path) -> Result<Vec<PathBuf>> {
     files.sort();
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use bitnet_gguf::ggml_type;
+    use bitnet_models::convert::ggml_type_of;
+
+    use super::*;
+
+    /// The hook for new formats: every ternary format that is not I2_S is a ggml type the
+    /// references read, so crossval must convert to it (TQ1_0 when it lands).
+    #[test]
+    fn every_format_the_references_read_is_a_conversion_target() {
+        for format in TernaryFormat::ALL {
+            if ggml_type_of(format) != ggml_type::I2_S {
+                assert!(
+                    CONVERSION_TARGETS.contains(&format),
+                    "add TernaryFormat::{format:?} to CONVERSION_TARGETS in {}",
+                    file!()
+                );
+            }
+        }
+    }
+}
