@@ -16,7 +16,7 @@
 //! `GgufWriter` into a temporary file beside PATH, then renamed: memory stays a few MiB.
 
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 const STEP: usize = 4 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Shape {
+pub(crate) enum Shape {
     /// Two small layers: the structure of 2b4t in a few hundred KiB.
     Mini,
     /// bitnet-b1.58-2B-4T's shapes (about 1.2 GB as bitnetcpp).
@@ -96,7 +96,7 @@ impl Shape {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Shape::Mini => "mini",
             Shape::B2b4t => "2b4t",
@@ -250,12 +250,45 @@ fn draw_scale(rng: &mut ChaCha8Rng) -> f32 {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let dims = args.shape.dims();
     let format = args.flavor.format();
+    let done = generate(args.shape, format, args.seed, &args.out)?;
+    println!(
+        "wrote {} ({} shape, {} weights): {} tensors, {} bytes in {:.2} s, {:.2} GB/s",
+        args.out.display(),
+        args.shape.name(),
+        format.name(),
+        done.tensors,
+        done.bytes,
+        done.seconds,
+        done.bytes as f64 / done.seconds / 1e9
+    );
+    Ok(())
+}
+
+/// What [`generate`] wrote.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Generated {
+    /// Tensors in the file.
+    pub tensors: usize,
+    /// The file's size.
+    pub bytes: u64,
+    /// How long writing it took.
+    pub seconds: f64,
+}
+
+/// Writes the model of `shape` with `format` weights and content from `seed` to `out` (replaced
+/// if it exists), through a temporary file beside it. `cargo xtask crossval` calls this too.
+pub(crate) fn generate(
+    shape: Shape,
+    format: TernaryFormat,
+    seed: u64,
+    out: &Path,
+) -> Result<Generated> {
+    let dims = shape.dims();
     let specs_content = tensors(dims, format);
     let specs: Vec<TensorSpec> = specs_content.iter().map(|(s, _)| s.clone()).collect();
-    let metadata = metadata(args.shape, dims, format);
-    let dir = match args.out.parent() {
+    let metadata = metadata(shape, dims, format);
+    let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
@@ -271,7 +304,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut buf = vec![0u8; STEP];
     let mut scale = 1.0f32;
     for (i, (spec, content)) in specs_content.iter().enumerate() {
-        let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ ((i as u64) << 32));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((i as u64) << 32));
         match content {
             Content::Ternary => {
                 scale = draw_scale(&mut rng);
@@ -310,19 +343,14 @@ pub fn run(args: Args) -> Result<()> {
     drop(file);
     temp.as_file().sync_all().context("syncing the model")?;
     let bytes = temp.as_file().metadata()?.len();
-    temp.persist(&args.out)
+    temp.persist(out)
         .map_err(|e| e.error)
-        .with_context(|| format!("renaming into {}", args.out.display()))?;
-    let seconds = start.elapsed().as_secs_f64();
-    println!(
-        "wrote {} ({} shape, {} weights): {} tensors, {bytes} bytes in {seconds:.2} s, {:.2} GB/s",
-        args.out.display(),
-        args.shape.name(),
-        format.name(),
-        specs.len(),
-        bytes as f64 / seconds / 1e9
-    );
-    Ok(())
+        .with_context(|| format!("renaming into {}", out.display()))?;
+    Ok(Generated {
+        tensors: specs.len(),
+        bytes,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Writes one ternary tensor: random valid code bytes, and the format's scales.

@@ -5,6 +5,7 @@
 
 mod bench_kernels;
 mod cross_test;
+mod crossval;
 mod files;
 mod fuzz;
 mod gen_fixtures;
@@ -31,6 +32,8 @@ enum Command {
     BenchKernels(bench_kernels::Args),
     /// Build and run the test suites for aarch64, wasm32 and s390x under emulation.
     CrossTest(cross_test::Args),
+    /// Compare the project's reading of GGUF files with mainline ggml's and gguf-py's.
+    Crossval(crossval::Args),
     /// Run the cargo-fuzz targets for a while each, or write/check their seeds.
     Fuzz(fuzz::Args),
 }
@@ -41,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         Command::GenModel(args) => gen_model::run(args),
         Command::BenchKernels(args) => bench_kernels::run(args),
         Command::CrossTest(args) => cross_test::run(args),
+        Command::Crossval(args) => crossval::run(args),
         Command::Fuzz(args) => fuzz::run(args),
     }
 }
