@@ -52,7 +52,7 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 #[command(
     name = "bitnet-cli",
     version,
-    about = "Check, inspect, dequantize, convert and compare GGUF files with BitNet ternary (I2_S, TQ2_0) weights",
+    about = "Check, inspect, dequantize, convert and compare GGUF files with BitNet ternary (I2_S, TQ1_0, TQ2_0) weights",
     after_help = "Exit status: 0 success, 1 invalid file (or strict-mode failure), 2 usage or I/O error.\n\
                   Environment: BITNET_KERNEL=scalar|avx2|avx512|neon|simd128 forces a kernel;\n\
                   BITNET_STRICT_MODE=1|true|yes|on turns warnings and failed gates into errors."
@@ -69,7 +69,7 @@ enum Command {
     /// List the header, metadata and tensors of a GGUF file.
     #[cfg(feature = "full-cli")]
     Inspect(inspect::Args),
-    /// Write the dequantized values of one tensor (F32, F16, I2_S, TQ2_0).
+    /// Write the dequantized values of one tensor (F32, F16, I2_S, TQ1_0, TQ2_0).
     #[cfg(feature = "full-cli")]
     Dequant(dequant::Args),
     /// Convert every ternary tensor to another dialect, exactly or not at all (docs/convert.md).

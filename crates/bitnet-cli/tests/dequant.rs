@@ -338,7 +338,7 @@ fn errors_and_exit_statuses() {
         .args(["dequant", "testdata/third-party/gguf-py-written.gguf", "t.q8_0"])
         .assert()
         .code(2)
-        .stderr("error: testdata/third-party/gguf-py-written.gguf: tensor \"t.q8_0\" has type Q8_0; dequant supports F32, F16, I2_S and TQ2_0 [unsupported-type]\n");
+        .stderr("error: testdata/third-party/gguf-py-written.gguf: tensor \"t.q8_0\" has type Q8_0; dequant supports F32, F16, I2_S, TQ1_0 and TQ2_0 [unsupported-type]\n");
     bin()
         .args([
             "dequant",

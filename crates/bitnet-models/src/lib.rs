@@ -16,8 +16,9 @@
 //! - [`diff`]: two models compared, metadata, tensors and decoded values.
 //! - `fixtures` (feature `fixtures`): the reference fixtures, built in memory.
 //!
-//! Codes: 0 → −1, 1 → 0, 2 → +1, 3 reserved (decoded as 0, reported by [`scan()`]). The output of
-//! every kernel is `w × scale` as one `f32` multiplication.
+//! Codes: 0 → −1, 1 → 0, 2 → +1, 3 reserved (decoded as 0, reported by [`scan()`]); TQ1_0 stores
+//! codes 0..2 as base-3 digits, so it has no reserved code. The output of every kernel
+//! is `w × scale` as one `f32` multiplication.
 
 pub mod convert;
 pub mod detect;
@@ -34,5 +35,5 @@ pub use detect::{detect_flavor, FlavorError};
 pub use format::{Flavor, FormatError, TernaryFormat};
 pub use kernels::{Kernel, KernelError, KernelKind};
 pub use model::{has_errors, DecodeError, Model, ModelError, TernaryTensor, Values};
-pub use pack::{pack_bitnet32f16, pack_bitnetcpp, pack_qk256, pack_tq2_0};
+pub use pack::{pack_bitnet32f16, pack_bitnetcpp, pack_qk256, pack_tq1_0, pack_tq2_0};
 pub use scan::{scan, scan_reference, ScanReport};

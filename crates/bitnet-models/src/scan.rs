@@ -10,8 +10,11 @@
 //! Padding (the elements of a row's last block past `cols`) must be code 1. A reserved code in
 //! the padding is counted as bad padding, not as a reserved code, so `reserved_codes` counts
 //! only codes that a dequantizer would output.
+//!
+//! TQ1_0 can only have non-finite scales: every byte decodes to valid base-3 digits (codes 0..2),
+//! and its rows are never padded (`cols` is a multiple of 256).
 
-use crate::format::{check_data, code_position, FormatError, TernaryFormat};
+use crate::format::{check_data, code_position, CodePosition, FormatError, TernaryFormat};
 
 /// What [`scan`] found. Byte offsets are relative to the start of the tensor data; block indices
 /// count blocks from the start of the tensor, row-major.
@@ -22,7 +25,7 @@ pub struct ScanReport {
     pub reserved_codes: u64,
     /// The lowest byte offset holding a reserved code of an element.
     pub first_reserved_byte: Option<u64>,
-    /// Blocks whose f16 scale `d` is NaN or infinite (always 0 for QK256).
+    /// Blocks whose f16 scale `d` is NaN or infinite (always 0 for QK256 and bitnetcpp).
     pub non_finite_scales: u64,
     /// The first such block.
     pub first_non_finite_block: Option<u64>,
@@ -94,8 +97,8 @@ pub fn scan_reference(
     for (b, block) in data.chunks_exact(block_bytes).enumerate() {
         for e in 0..block_elems {
             let col = (b % blocks_per_row) * block_elems + e;
-            let (byte, shift) = code_position(format, e);
-            let code = (block[byte] >> shift) & 3;
+            let position = code_position(format, e);
+            let (byte, code) = (position.byte(), position.read(block));
             let offset = (b * block_bytes + byte) as u64;
             if col < cols && code == 3 {
                 report.reserved_codes += 1;
@@ -175,6 +178,12 @@ fn span_has_findings(format: TernaryFormat, span: &[u8]) -> bool {
             });
             found != 0
         }
+        // No reserved codes: only the scales.
+        TernaryFormat::Tq1_0 => span
+            .as_chunks::<54>()
+            .0
+            .iter()
+            .any(|block| !f16_bits_finite(u16::from_le_bytes([block[52], block[53]]))),
         TernaryFormat::BitNet32F16 => {
             let (groups, rest) = span.as_chunks::<40>();
             let found = groups
@@ -234,9 +243,12 @@ fn scan_block(
 ) {
     let offset = (index * format.block_bytes()) as u64;
     let (codes, d) = block.split_at(format.code_bytes());
-    match valid {
-        Some(valid) => scan_padded_codes(codes, offset, valid, report),
-        None => scan_codes(codes, offset, report),
+    // TQ1_0's base-3 digits are never reserved, and its rows are never padded.
+    if format.has_2bit_codes() {
+        match valid {
+            Some(valid) => scan_padded_codes(codes, offset, valid, report),
+            None => scan_codes(codes, offset, report),
+        }
     }
     if let [d0, d1] = *d {
         if !f16_bits_finite(u16::from_le_bytes([d0, d1])) {
@@ -279,12 +291,13 @@ fn scan_padded_codes(codes: &[u8], offset: u64, valid: &[u64], report: &mut Scan
 }
 
 /// For a last block with `tail` real elements: per code word, the low bit of each field that
-/// belongs to a real element.
+/// belongs to a real element (only formats with 2-bit codes pad their rows).
 fn valid_fields(format: TernaryFormat, tail: usize) -> Vec<u64> {
     let mut valid = vec![0u64; format.code_bytes() / 8];
     for e in 0..tail {
-        let (byte, shift) = code_position(format, e);
-        valid[byte / 8] |= 1 << (8 * (byte % 8) as u32 + shift);
+        if let CodePosition::Bits { byte, shift } = code_position(format, e) {
+            valid[byte / 8] |= 1 << (8 * (byte % 8) as u32 + shift);
+        }
     }
     valid
 }

@@ -10,12 +10,29 @@ use bitnet_models::{FormatError, Kernel, KernelKind, TernaryFormat};
 use bitnet_testkit::rng::SplitMix64;
 use proptest::prelude::*;
 
-const FORMATS: [TernaryFormat; 4] = TernaryFormat::ALL;
+const FORMATS: [TernaryFormat; TernaryFormat::ALL.len()] = TernaryFormat::ALL;
+
+/// The formats with block scales `d`.
+const BLOCK_SCALED: [TernaryFormat; 3] = [
+    TernaryFormat::BitNet32F16,
+    TernaryFormat::Tq2_0,
+    TernaryFormat::Tq1_0,
+];
 
 /// The bytes the kernels take for a `rows × cols` tensor: the blocks (for bitnetcpp, the codes
 /// without the tail).
 fn data_len(format: TernaryFormat, rows: usize, cols: usize) -> usize {
     format.data_bytes(rows as u64, cols as u64).unwrap() as usize
+}
+
+/// `cols` rounded up to what `format` can hold: formats that do not pad rows (bitnetcpp, TQ1_0)
+/// need whole blocks.
+fn fitting_cols(format: TernaryFormat, cols: usize) -> usize {
+    if format.fits_cols(cols as u64) {
+        cols
+    } else {
+        cols.next_multiple_of(format.block_elems())
+    }
 }
 
 /// Every kernel refuses a row length `format` cannot hold (bitnetcpp: not a multiple of 128).
@@ -309,11 +326,13 @@ fn special_tensor_scales() {
 fn special_block_scales() {
     let kernels = simd_kernels();
     let mut rng = SplitMix64::new(17);
-    for format in [TernaryFormat::BitNet32F16, TernaryFormat::Tq2_0] {
-        for cols in [format.block_elems(), 2 * format.block_elems() + 3] {
+    for format in BLOCK_SCALED {
+        for cols in [
+            format.block_elems(),
+            fitting_cols(format, 2 * format.block_elems() + 3),
+        ] {
             let rows = SPECIAL_F16.len();
-            let mut data =
-                rng.bytes(format.tensor_bytes(rows as u64, cols as u64).unwrap() as usize);
+            let mut data = rng.bytes(data_len(format, rows, cols));
             set_block_scales(format, &mut data, &SPECIAL_F16);
             for &kernel in kernels {
                 check(kernel, format, &data, rows, cols, 1.0, 0, 0, "block scale");
@@ -330,10 +349,11 @@ fn every_f16_block_scale() {
         return;
     }
     let all: Vec<u16> = (0..=u16::MAX).collect();
-    for format in [TernaryFormat::BitNet32F16, TernaryFormat::Tq2_0] {
-        // One block per row; codes 0, 1, 2, 3 in turn in the first 32 elements of each block.
+    for format in BLOCK_SCALED {
+        // One block per row; codes 0, 1, 2, 3 in turn in the first 32 elements of each block
+        // (any bytes in TQ1_0's, whose rows are whole blocks).
         let rows = all.len();
-        let cols = 32;
+        let cols = fitting_cols(format, 32);
         let mut data = vec![0u8; rows * format.block_bytes()];
         for block in data.chunks_exact_mut(format.block_bytes()) {
             for (p, byte) in block[..format.code_bytes()].iter_mut().enumerate() {
@@ -358,13 +378,7 @@ fn streaming_stores_on_large_outputs() {
     let min_elems = bitnet_models::kernels::STREAM_MIN_BYTES / 4;
     let mut rng = SplitMix64::new(19);
     for format in FORMATS {
-        for cols in [4096, 16 * format.block_elems() + 3] {
-            // bitnetcpp has no padded rows: the next multiple of 128 instead.
-            let cols = if format.fits_cols(cols as u64) {
-                cols
-            } else {
-                cols.next_multiple_of(format.block_elems())
-            };
+        for cols in [4096, fitting_cols(format, 16 * format.block_elems() + 3)] {
             let rows = min_elems.div_ceil(cols);
             let n = rows * cols;
             let mut data = rng.bytes(data_len(format, rows, cols));
@@ -524,12 +538,7 @@ proptest! {
     fn random_blocks_match_scalar(
         (format, rows, cols, data) in (format_strategy(), 1usize..5, 1usize..700)
             .prop_flat_map(|(format, rows, cols)| {
-                // bitnetcpp: the next multiple of 128 (it has no padded rows).
-                let cols = if format.fits_cols(cols as u64) {
-                    cols
-                } else {
-                    cols.next_multiple_of(format.block_elems())
-                };
+                let cols = fitting_cols(format, cols);
                 let len = data_len(format, rows, cols);
                 (Just(format), Just(rows), Just(cols), proptest::collection::vec(any::<u8>(), len))
             }),

@@ -23,8 +23,7 @@ pub(crate) fn weights(t: &TernaryTensor<'_>) -> Result<Vec<i8>, (usize, usize)> 
         for (b, block) in row_data.chunks_exact(block_bytes).enumerate() {
             let n = elems.min(t.cols - b * elems);
             for e in 0..n {
-                let (byte, shift) = code_position(format, e);
-                match (block[byte] >> shift) & 3 {
+                match code_position(format, e).read(block) {
                     3 => return Err((row, b * elems + e)),
                     code => out.push(code as i8 - 1),
                 }
@@ -102,7 +101,7 @@ pub(crate) fn transcode(
             out.extend_from_slice(&scales.tensor.to_le_bytes());
             out.resize(size, 0);
         }
-        TernaryFormat::BitNet32F16 => return None,
+        TernaryFormat::BitNet32F16 | TernaryFormat::Tq1_0 => return None,
     }
     (out.len() == size).then_some(out)
 }
@@ -118,7 +117,7 @@ pub(crate) fn encode(
     let packed = match target {
         TernaryFormat::BitnetCpp => pack_bitnetcpp(weights, rows, cols, scales.tensor),
         TernaryFormat::Qk256 => pack(target, weights, rows, cols, &[]),
-        TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 => {
+        TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => {
             pack(target, weights, rows, cols, &scales.blocks)
         }
     };
@@ -136,7 +135,7 @@ pub(crate) fn view<'b>(
     let (scale, post_scale) = match target {
         TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => (scales.tensor, None),
         TernaryFormat::BitNet32F16 => (1.0, None),
-        TernaryFormat::Tq2_0 => (1.0, scales.sibling),
+        TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => (1.0, scales.sibling),
     };
     TernaryTensor {
         name: "",

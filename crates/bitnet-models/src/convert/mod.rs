@@ -66,6 +66,7 @@ pub fn ggml_type_of(target: TernaryFormat) -> u32 {
             ggml_type::I2_S
         }
         TernaryFormat::Tq2_0 => ggml_type::TQ2_0,
+        TernaryFormat::Tq1_0 => ggml_type::TQ1_0,
     }
 }
 
@@ -73,6 +74,7 @@ pub fn ggml_type_of(target: TernaryFormat) -> u32 {
 /// llama.cpp numbers TQ1_0 and TQ2_0 models, bitnet.cpp its I2_S ones).
 pub fn file_type_of(target: TernaryFormat) -> Option<u32> {
     match target {
+        TernaryFormat::Tq1_0 => Some(36),
         TernaryFormat::Tq2_0 => Some(37),
         TernaryFormat::BitnetCpp => Some(40),
         TernaryFormat::Qk256 | TernaryFormat::BitNet32F16 => None,

@@ -84,7 +84,7 @@ pub(crate) fn target_scales(
                 },
             })
         }
-        TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 => {
+        TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => {
             let elems = target.block_elems();
             let per_row = cols.div_ceil(elems);
             let mut blocks = Vec::with_capacity(rows * per_row);

@@ -29,6 +29,9 @@ pub(crate) trait Blocks: Copy {
     fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool);
     /// TQ2_0 blocks (66 bytes → 256 values), `out = w × d`.
     fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool);
+    /// TQ1_0 blocks (54 bytes → 256 values: `qs[48]`, `qh[4]`, `d`), `out = w × d` with `w + 1`
+    /// each element's base-3 digit (`format::tq1_0_position`).
+    fn tq1_0(self, data: &[u8], out: &mut [f32], stream: bool);
     /// `value` in every element, with the same stores as the kernels: the limit they approach.
     fn fill(self, out: &mut [f32], value: f32, stream: bool);
 }
@@ -52,6 +55,7 @@ pub(crate) fn run_blocks<K: Blocks>(
         TernaryFormat::BitNet32F16 => kernel.bitnet32f16(data, out, stream),
         TernaryFormat::BitnetCpp => kernel.bitnetcpp(data, scale, out, stream),
         TernaryFormat::Tq2_0 => kernel.tq2_0(data, out, stream),
+        TernaryFormat::Tq1_0 => kernel.tq1_0(data, out, stream),
     };
     let (block_elems, block_bytes) = (format.block_elems(), format.block_bytes());
     if cols.is_multiple_of(block_elems) {

@@ -11,8 +11,10 @@
 //! # How the SIMD kernels stay bit-exact
 //!
 //! The output is `w × s` as one `f32` multiplication, with `w` ∈ {−1, 0, +1, 0} for codes 0..4.
+//! (A TQ1_0 digit `xi` is always 0, 1 or 2 and ggml outputs `(xi − 1) × d`: the same products
+//! for the same codes.)
 //! Those four products do not depend on the element, so a SIMD kernel computes them once per
-//! scale (per tensor for QK256, per block for BitNet32F16 and TQ2_0) with the same IEEE
+//! scale (per tensor for QK256, per block for BitNet32F16, TQ2_0 and TQ1_0) with the same IEEE
 //! multiplication and then looks every output up in that 4-entry table by code. The weights
 //! are passed through [`core::hint::black_box`] first, so the compiler cannot rewrite
 //! `−1 × s` as a negation (which would differ from the multiplication for a NaN `s`).
@@ -220,7 +222,7 @@ impl Kernel {
     /// - `data` must be exactly `format.data_bytes(rows, cols)` bytes and `out` exactly
     ///   `rows × cols` values; any alignment is fine.
     /// - `scale`: for QK256 the tensor scale (the `.scale` sibling, or 1.0), so
-    ///   `out = w × scale`. BitNet32F16 and TQ2_0 blocks carry their own `d` and
+    ///   `out = w × scale`. BitNet32F16, TQ2_0 and TQ1_0 blocks carry their own `d` and
     ///   `out = w × d`; for them `scale` must be exactly 1.0
     ///   ([`FormatError::ScaleNotApplicable`] otherwise) — there is no second multiplication.
     ///

@@ -1,4 +1,5 @@
-//! The reference dequantizer: one element at a time, straight from the layouts of docs/formats.md.
+//! The reference dequantizer: one element at a time, straight from the layouts of docs/formats.md
+//! (for TQ1_0, as ggml's `dequantize_row_tq1_0` computes it).
 //!
 //! Every other kernel is tested bit-for-bit against this one, so it stays simple and obviously
 //! right rather than fast. It expects arguments already checked by [`super::Kernel::dequantize`].
@@ -43,14 +44,15 @@ pub(crate) fn dequantize(
     for (row_data, row_out) in data.chunks_exact(row_bytes).zip(out.chunks_exact_mut(cols)) {
         for (col, value) in row_out.iter_mut().enumerate() {
             let block = &row_data[(col / block_elems) * block_bytes..][..block_bytes];
-            let (byte, shift) = code_position(format, col % block_elems);
-            let code = (block[byte] >> shift) & 3;
+            let code = code_position(format, col % block_elems).read(block);
             let s = match format {
                 TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => scale,
-                TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 => {
+                TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => {
                     block_scale([block[code_bytes], block[code_bytes + 1]])
                 }
             };
+            // ggml's TQ1_0 computes `(float)(xi - 1) * d`: the same single multiplication of
+            // −1.0, 0.0 or +1.0 by `d` as `code_weight(xi) * d`.
             *value = code_weight(code) * s;
         }
     }

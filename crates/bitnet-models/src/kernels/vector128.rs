@@ -5,6 +5,11 @@
 //! ([`V128::spread4`]), the byte offsets 0..4 are or-ed in, and a byte table lookup
 //! ([`V128::lookup`]) picks the four bytes of each output `f32` from the 16-byte table
 //! `[w0·s, w1·s, w2·s, w3·s]` — the four products, computed once per scale.
+//!
+//! TQ1_0 stores base-3 digits instead: digit `n` of byte `b` is `(q·3) >> 8` with
+//! `q = b·3ⁿ mod 256`, that is 1 for `q > 85` and 2 for `q > 170`. The kernel keeps `q` in byte
+//! lanes (times 3, wrapping, from one digit to the next) and turns the two comparisons into
+//! `code × 4`, then looks the outputs up as for the 2-bit formats.
 
 use super::blocks::opaque_weights;
 use super::scalar::block_scale;
@@ -26,6 +31,10 @@ pub(crate) trait V128: Copy {
     fn and(self, other: Self) -> Self;
     /// Bitwise or.
     fn or(self, other: Self) -> Self;
+    /// Byte lanes added, wrapping.
+    fn add_u8(self, other: Self) -> Self;
+    /// All ones in each byte lane where `self > other` (unsigned), else zero.
+    fn gt_u8(self, other: Self) -> Self;
     /// Each byte lane shifted left by 2.
     fn shl2_u8(self) -> Self;
     /// Each byte lane shifted right by `N` (2 or 4).
@@ -152,6 +161,50 @@ pub(crate) fn tq2_0<V: V128>(data: &[u8], out: &mut [f32]) {
     for (block, out) in blocks.iter().zip(outs) {
         let [codes @ .., d0, d1] = block;
         qk256_block(codes, w.mul_f32(block_scale([*d0, *d1])), out);
+    }
+}
+
+/// `code × 4` of the TQ1_0 digit each byte lane holds as `q` (`b·3ⁿ mod 256` for digit `n` of
+/// byte `b`): `(q·3) >> 8` is 1 for `q > 85` and 2 for `q > 170`.
+#[inline(always)]
+fn digit_x4<V: V128>(q: V) -> V {
+    let four = V::splat_u8(4);
+    let one = q.gt_u8(V::splat_u8(85)).and(four);
+    let two = q.gt_u8(V::splat_u8(170)).and(four);
+    one.add_u8(two)
+}
+
+/// Each byte lane times 3, wrapping: `q` of the next digit.
+#[inline(always)]
+fn times3<V: V128>(q: V) -> V {
+    q.add_u8(q).add_u8(q)
+}
+
+/// TQ1_0 blocks (54 bytes → 256 values: `qs[48]`, `qh[4]`, `d`), `out = w × d`.
+#[inline(always)]
+pub(crate) fn tq1_0<V: V128>(data: &[u8], out: &mut [f32]) {
+    let w = weights::<V>();
+    let (blocks, _) = data.as_chunks::<54>();
+    let (outs, _) = out.as_chunks_mut::<256>();
+    for (block, out) in blocks.iter().zip(outs) {
+        let [qs @ .., h0, h1, h2, h3, d0, d1] = block;
+        let table = w.mul_f32(block_scale([*d0, *d1]));
+        let (groups, _) = qs.as_chunks::<16>();
+        let mut q: [V; 3] = [load16(&groups[0]), load16(&groups[1]), load16(&groups[2])];
+        let (runs, _) = out.as_chunks_mut::<16>();
+        for n in 0..5 {
+            // Digit n of qs[0..32] is elements 32n .. 32n + 32 (runs 2n, 2n + 1), of qs[32..48]
+            // elements 160 + 16n .. (run 10 + n).
+            expand16(digit_x4(q[0]), table, &mut runs[2 * n]);
+            expand16(digit_x4(q[1]), table, &mut runs[2 * n + 1]);
+            expand16(digit_x4(q[2]), table, &mut runs[10 + n]);
+            q = q.map(times3);
+        }
+        // Digit n of qh[j] is element 240 + 4n + j (run 15): byte 4n + j of `q` is qh[j]·3ⁿ.
+        let qh = [*h0, *h1, *h2, *h3];
+        let times = |k: u8| u64::from(u32::from_le_bytes(qh.map(|b| b.wrapping_mul(k))));
+        let q = V::u64x2(times(1) | times(3) << 32, times(9) | times(27) << 32);
+        expand16(digit_x4(q), table, &mut runs[15]);
     }
 }
 

@@ -234,7 +234,9 @@ pub enum DecodeError {
         names: Vec<String>,
     },
     /// A tensor of a type this crate does not decode.
-    #[error("tensor {tensor:?} has type {type_name}; dequant supports F32, F16, I2_S and TQ2_0")]
+    #[error(
+        "tensor {tensor:?} has type {type_name}; dequant supports F32, F16, I2_S, TQ1_0 and TQ2_0"
+    )]
     Unsupported {
         /// The tensor.
         tensor: String,

@@ -146,11 +146,13 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// The ternary format of tensor `index`: I2_S by flavor, TQ2_0, or `None` for other types.
+    /// The ternary format of tensor `index`: I2_S by flavor, TQ2_0, TQ1_0, or `None` for other
+    /// types.
     pub fn ternary_format(&self, index: usize) -> Result<Option<TernaryFormat>, ModelError> {
         Ok(match self.gguf.tensors().get(index).map(|t| t.ggml_type) {
             Some(ggml_type::I2_S) => self.flavor(index)?.map(TernaryFormat::from),
             Some(ggml_type::TQ2_0) => Some(TernaryFormat::Tq2_0),
+            Some(ggml_type::TQ1_0) => Some(TernaryFormat::Tq1_0),
             _ => None,
         })
     }

@@ -13,7 +13,7 @@ use crate::scan::{scan, ScanReport};
 pub struct TernaryTensor<'a> {
     /// The tensor's name.
     pub name: &'a str,
-    /// Its format (an I2_S flavor, or TQ2_0).
+    /// Its format (an I2_S flavor, TQ2_0 or TQ1_0).
     pub format: TernaryFormat,
     /// Its blocks, what the kernels take: exactly `format.data_bytes(rows, cols)` bytes.
     pub data: &'a [u8],
@@ -135,6 +135,17 @@ impl<'a> Model<'a> {
             tensor: t.name.to_owned(),
             ne: t.ne().to_vec(),
         })?;
+        if !format.fits_cols(t.cols()) {
+            // TQ1_0 (ggml requires whole blocks per row; an I2_S flavor never gets here, detection
+            // only offers those that fit): the container's rule, as `Gguf::validate` reports it.
+            return Err(GgufError::NotBlockMultiple {
+                tensor: t.name.to_owned(),
+                ne0: t.cols(),
+                block: format.block_elems() as u64,
+                type_name: t.type_info().name(),
+            }
+            .into());
+        }
         let size = format.tensor_bytes(rows, t.cols()).ok_or_else(overflow)?;
         let offset = gguf.tensor_start(index).unwrap_or(u64::MAX);
         let (data, stored, scale) = match format {
@@ -155,7 +166,7 @@ impl<'a> Model<'a> {
                 }
                 (codes, stored, scale)
             }
-            TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 => {
+            TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => {
                 let stored = gguf.tensor_bytes(t, size)?;
                 (stored, stored, 1.0)
             }

@@ -41,6 +41,10 @@ impl Blocks for Neon {
         vector128::tq2_0::<Vec128>(data, out);
     }
 
+    fn tq1_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
+        vector128::tq1_0::<Vec128>(data, out);
+    }
+
     fn fill(self, out: &mut [f32], value: f32, _stream: bool) {
         vector128::fill::<Vec128>(out, value);
     }
@@ -97,6 +101,18 @@ impl V128 for Vec128 {
     fn or(self, other: Self) -> Self {
         // SAFETY: NEON is enabled for the whole build (asserted above).
         Vec128(unsafe { vorrq_u8(self.0, other.0) })
+    }
+
+    #[inline(always)]
+    fn add_u8(self, other: Self) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        Vec128(unsafe { vaddq_u8(self.0, other.0) })
+    }
+
+    #[inline(always)]
+    fn gt_u8(self, other: Self) -> Self {
+        // SAFETY: NEON is enabled for the whole build (asserted above).
+        Vec128(unsafe { vcgtq_u8(self.0, other.0) })
     }
 
     #[inline(always)]

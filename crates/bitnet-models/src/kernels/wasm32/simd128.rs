@@ -35,6 +35,10 @@ impl Blocks for Simd128 {
         vector128::tq2_0::<Vec128>(data, out);
     }
 
+    fn tq1_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
+        vector128::tq1_0::<Vec128>(data, out);
+    }
+
     fn fill(self, out: &mut [f32], value: f32, _stream: bool) {
         vector128::fill::<Vec128>(out, value);
     }
@@ -79,6 +83,16 @@ impl V128 for Vec128 {
     #[inline(always)]
     fn or(self, other: Self) -> Self {
         Vec128(v128_or(self.0, other.0))
+    }
+
+    #[inline(always)]
+    fn add_u8(self, other: Self) -> Self {
+        Vec128(u8x16_add(self.0, other.0))
+    }
+
+    #[inline(always)]
+    fn gt_u8(self, other: Self) -> Self {
+        Vec128(u8x16_gt(self.0, other.0))
     }
 
     #[inline(always)]

@@ -5,6 +5,13 @@
 //! `vpermps` on the 8-entry table `[w0·s, w1·s, w2·s, w3·s] × 2` maps the low 3 bits to the
 //! output. The table is repeated so that bit 2 (the next code's low bit) does not matter.
 //!
+//! TQ1_0 is not a bit layout: each byte `b` holds base-3 digits, digit `n` being
+//! `((b·3ⁿ mod 256)·3) >> 8`. With `b << 8` in a 16-bit lane, `vpmullw` by `3ⁿ` leaves
+//! `(b·3ⁿ mod 256) << 8` there and `vpmulhuw` by 3 the digit. Each dword lane holds two bytes,
+//! one per 16-bit half, so the two multiplications give the digits of 16 bytes: `vpermps` reads
+//! the low half's digit (it looks at the low 3 bits only), and after a shift by 16 the high
+//! half's.
+//!
 //! `STREAM = true` instantiations write with non-temporal stores (see
 //! [`crate::kernels::STREAM_MIN_BYTES`]) and end with `sfence`.
 
@@ -75,6 +82,17 @@ impl Blocks for Avx2 {
                 tq2_0::<true>(data, out)
             } else {
                 tq2_0::<false>(data, out)
+            }
+        }
+    }
+
+    fn tq1_0(self, data: &[u8], out: &mut [f32], stream: bool) {
+        // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
+        unsafe {
+            if stream {
+                tq1_0::<true>(data, out)
+            } else {
+                tq1_0::<false>(data, out)
             }
         }
     }
@@ -236,6 +254,106 @@ unsafe fn tq2_0<const STREAM: bool>(data: &[u8], out: &mut [f32]) {
         let [codes @ .., d0, d1] = block;
         let table = _mm256_mul_ps(w, broadcast_f16([*d0, *d1]));
         qk256_block::<STREAM>(codes, table, out);
+    }
+    finish::<STREAM>();
+}
+
+/// 16 TQ1_0 bytes (`lo` first, little-endian) as `b << 8` in 16-bit lanes, ready for
+/// [`digits`]: dword `j` holds byte `j` in its low half and byte `8 + j` in its high half.
+#[target_feature(enable = "avx2,f16c")]
+pub(super) fn tq1_0_pairs(lo: u64, hi: u64) -> __m256i {
+    let bytes = _mm256_broadcastsi128_si256(_mm_set_epi64x(hi as i64, lo as i64));
+    // `vpshufb` picks within each 128-bit half: dwords 0..4 in the low one, 4..8 in the high.
+    const Z: i8 = -128; // a zero byte
+    let pick = _mm256_setr_epi8(
+        Z, 0, Z, 8, Z, 1, Z, 9, Z, 2, Z, 10, Z, 3, Z, 11, //
+        Z, 4, Z, 12, Z, 5, Z, 13, Z, 6, Z, 14, Z, 7, Z, 15,
+    );
+    _mm256_shuffle_epi8(bytes, pick)
+}
+
+/// Digit `n` of each 16-bit lane's byte, where `pow3` holds `3ⁿ` in each 16-bit lane (any `n`
+/// per lane): `((b·3ⁿ mod 256)·3) >> 8`, 0, 1 or 2.
+#[target_feature(enable = "avx2,f16c")]
+pub(super) fn digits(pairs: __m256i, pow3: __m256i) -> __m256i {
+    _mm256_mulhi_epu16(_mm256_mullo_epi16(pairs, pow3), _mm256_set1_epi16(3))
+}
+
+/// The digits of TQ1_0's `qh` (elements 240 + 4n + j are digit n of `qh[j]`): dword `l` holds
+/// digit `l / 4` of `qh[l % 4]` (element 240 + l) in its low half and digit `2 + l / 4` (element
+/// 248 + l) in its high half.
+#[target_feature(enable = "avx2,f16c")]
+pub(super) fn tq1_0_qh_digits(qh: [u8; 4]) -> __m256i {
+    let qh = _mm256_set1_epi32(i32::from_le_bytes(qh));
+    const Z: i8 = -128; // a zero byte
+    let pick = _mm256_setr_epi8(
+        Z, 0, Z, 0, Z, 1, Z, 1, Z, 2, Z, 2, Z, 3, Z, 3, //
+        Z, 0, Z, 0, Z, 1, Z, 1, Z, 2, Z, 2, Z, 3, Z, 3,
+    );
+    let pow3 = _mm256_setr_epi16(1, 9, 1, 9, 1, 9, 1, 9, 3, 27, 3, 27, 3, 27, 3, 27);
+    digits(_mm256_shuffle_epi8(qh, pick), pow3)
+}
+
+/// Store the outputs of the digits in the low halves of `digits`' dwords to `low`, those in the
+/// high halves to `high`.
+#[target_feature(enable = "avx2,f16c")]
+fn store_pairs<const STREAM: bool>(
+    digits: __m256i,
+    table: __m256,
+    low: &mut [f32; 8],
+    high: &mut [f32; 8],
+) {
+    store::<STREAM>(low, _mm256_permutevar8x32_ps(table, digits));
+    let high_digits = _mm256_srli_epi32::<16>(digits);
+    store::<STREAM>(high, _mm256_permutevar8x32_ps(table, high_digits));
+}
+
+/// # Safety
+///
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn tq1_0<const STREAM: bool>(data: &[u8], out: &mut [f32]) {
+    const POW3: [i16; 5] = [1, 3, 9, 27, 81];
+    let w = weights();
+    let (blocks, _) = data.as_chunks::<54>();
+    let (outs, _) = out.as_chunks_mut::<256>();
+    for (block, out) in blocks.iter().zip(outs) {
+        let [qs @ .., h0, h1, h2, h3, d0, d1] = block;
+        let table = _mm256_mul_ps(w, broadcast_f16([*d0, *d1]));
+        let (words, _) = qs.as_chunks::<8>();
+        let word = |i: usize| u64::from_le_bytes(words[i]);
+        // qs[0..16], qs[16..32], qs[32..48].
+        let pairs = [
+            tq1_0_pairs(word(0), word(1)),
+            tq1_0_pairs(word(2), word(3)),
+            tq1_0_pairs(word(4), word(5)),
+        ];
+        // Runs of 8 outputs: 20 of qs[0..32] in fours (digit n: runs 4n .. 4n + 4), 10 of
+        // qs[32..48] in twos (digit n: runs 20 + 2n, 21 + 2n), 2 of qh.
+        let (part_a, part_b) = out.split_at_mut(160);
+        let (part_b, part_c) = part_b.split_at_mut(80);
+        let (part_a, _) = part_a.as_chunks_mut::<32>();
+        let (part_b, _) = part_b.as_chunks_mut::<16>();
+        let (part_c, _) = part_c.as_chunks_mut::<8>();
+        for (n, (a, b)) in part_a.iter_mut().zip(part_b).enumerate() {
+            let pow3 = _mm256_set1_epi16(POW3[n]);
+            let (a, _) = a.as_chunks_mut::<8>();
+            let (b, _) = b.as_chunks_mut::<8>();
+            let [a0, a1, a2, a3] = a else {
+                unreachable!("32 = 4 × 8")
+            };
+            store_pairs::<STREAM>(digits(pairs[0], pow3), table, a0, a1);
+            store_pairs::<STREAM>(digits(pairs[1], pow3), table, a2, a3);
+            let [b0, b1] = b else {
+                unreachable!("16 = 2 × 8")
+            };
+            store_pairs::<STREAM>(digits(pairs[2], pow3), table, b0, b1);
+        }
+        let qh = tq1_0_qh_digits([*h0, *h1, *h2, *h3]);
+        let [c0, c1] = part_c else {
+            unreachable!("16 = 2 × 8")
+        };
+        store_pairs::<STREAM>(qh, table, c0, c1);
     }
     finish::<STREAM>();
 }

@@ -4,22 +4,31 @@
 //! shifted by 0, 2, 4, 6, and `vpermps` on a 16-entry table (the 4 products, four times) maps
 //! the low 4 bits to the output; the bits above the code select a copy of the same 4 values.
 //!
+//! TQ1_0 is not a bit layout: each byte `b` holds base-3 digits. AVX-512F has no 16-bit
+//! multiplies, so the digits of 16 bytes are computed as the AVX2 kernel computes them, two per
+//! dword of a 256-bit register (AVX2, which AVX-512F implies); the low halves' digits and, shifted
+//! down, the high halves' make the 16 dword indices of one `vpermps`.
+//!
 //! `STREAM = true` instantiations write with non-temporal stores (see
 //! [`crate::kernels::STREAM_MIN_BYTES`]) and end with `sfence`.
 
 use core::arch::x86_64::*;
 
+use super::avx2;
 use crate::kernels::blocks::{opaque_weights, Blocks};
 
-/// Proof that this CPU has AVX-512F and F16C.
+/// Proof that this CPU has AVX-512F, AVX2 and F16C.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Avx512(());
 
 impl Avx512 {
-    /// `Some` if this CPU has AVX-512F and F16C.
+    /// `Some` if this CPU has AVX-512F, AVX2 (which every AVX-512F CPU has, checked anyway: the
+    /// TQ1_0 kernel uses it) and F16C.
     pub(crate) fn detect() -> Option<Self> {
-        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("f16c"))
-            .then_some(Avx512(()))
+        (is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("f16c"))
+        .then_some(Avx512(()))
     }
 }
 
@@ -75,6 +84,17 @@ impl Blocks for Avx512 {
                 tq2_0::<true>(data, out)
             } else {
                 tq2_0::<false>(data, out)
+            }
+        }
+    }
+
+    fn tq1_0(self, data: &[u8], out: &mut [f32], stream: bool) {
+        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F, AVX2 and F16C on this CPU.
+        unsafe {
+            if stream {
+                tq1_0::<true>(data, out)
+            } else {
+                tq1_0::<false>(data, out)
             }
         }
     }
@@ -239,6 +259,50 @@ unsafe fn tq2_0<const STREAM: bool>(data: &[u8], out: &mut [f32]) {
         let [codes @ .., d0, d1] = block;
         let table = _mm512_mul_ps(w, broadcast_f16([*d0, *d1]));
         qk256_block::<STREAM>(codes, table, out);
+    }
+    finish::<STREAM>();
+}
+
+/// The 16 dword indices of the digits in `digits`' low halves, then those in its high halves.
+#[target_feature(enable = "avx512f,avx2,f16c")]
+fn unpair(digits: __m256i) -> __m512i {
+    let high = _mm256_srli_epi32::<16>(digits);
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(digits), high)
+}
+
+/// # Safety
+///
+/// The CPU must support AVX-512F, AVX2 and F16C.
+#[target_feature(enable = "avx512f,avx2,f16c")]
+unsafe fn tq1_0<const STREAM: bool>(data: &[u8], out: &mut [f32]) {
+    const POW3: [i16; 5] = [1, 3, 9, 27, 81];
+    let w = weights();
+    let (blocks, _) = data.as_chunks::<54>();
+    let (outs, _) = out.as_chunks_mut::<256>();
+    for (block, out) in blocks.iter().zip(outs) {
+        let [qs @ .., h0, h1, h2, h3, d0, d1] = block;
+        let table = _mm512_mul_ps(w, broadcast_f16([*d0, *d1]));
+        let (words, _) = qs.as_chunks::<8>();
+        let word = |i: usize| u64::from_le_bytes(words[i]);
+        // qs[0..16], qs[16..32], qs[32..48], with byte j and 8 + j in dword j.
+        let pairs = [
+            avx2::tq1_0_pairs(word(0), word(1)),
+            avx2::tq1_0_pairs(word(2), word(3)),
+            avx2::tq1_0_pairs(word(4), word(5)),
+        ];
+        let (runs, _) = out.as_chunks_mut::<16>();
+        for (n, &pow3) in POW3.iter().enumerate() {
+            let pow3 = _mm256_set1_epi16(pow3);
+            // Digit n of qs[16i .. 16i + 16] is elements 32n + 16i .. for i < 2 (run 2n + i),
+            // and of qs[32..48] elements 160 + 16n .. (run 10 + n).
+            for (i, run) in [2 * n, 2 * n + 1, 10 + n].into_iter().enumerate() {
+                let idx = unpair(avx2::digits(pairs[i], pow3));
+                store::<STREAM>(&mut runs[run], _mm512_permutexvar_ps(idx, table));
+            }
+        }
+        // qh: elements 240 .. 256, run 15.
+        let idx = unpair(avx2::tq1_0_qh_digits([*h0, *h1, *h2, *h3]));
+        store::<STREAM>(&mut runs[15], _mm512_permutexvar_ps(idx, table));
     }
     finish::<STREAM>();
 }
