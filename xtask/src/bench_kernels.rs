@@ -255,11 +255,13 @@ fn median(times: &mut [Duration]) -> Duration {
 }
 
 /// A tensor of `elements` values, `COLS` wide: valid random codes 0..3 (a fixed xorshift, so
-/// every run times the same bytes; no reserved code, so the scan takes its common path) and
-/// finite block scales.
+/// every run times the same bytes; no reserved code, so the scan takes its common path), for
+/// TQ1_0 random bytes (every byte is valid digits), and finite block scales `d` after the code
+/// bytes.
 fn bench_data(format: TernaryFormat, elements: usize) -> Vec<u8> {
+    // The blocks the kernels and the scan take (without bitnetcpp's tail).
     let len = format
-        .tensor_bytes((elements / COLS) as u64, COLS as u64)
+        .data_bytes((elements / COLS) as u64, COLS as u64)
         .expect("small shape") as usize;
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut data: Vec<u8> = (0..len)
@@ -267,6 +269,9 @@ fn bench_data(format: TernaryFormat, elements: usize) -> Vec<u8> {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
+            if !format.has_2bit_codes() {
+                return (state >> 32) as u8;
+            }
             // Four codes, each the top bits of a 16-bit slice times 3: uniform enough over 0..3.
             (0..4).fold(0u8, |byte, k| {
                 let code = (((state >> (16 * k)) & 0xFFFF) * 3) >> 16;

@@ -45,6 +45,8 @@ enum Flavor {
     Bitnetcpp,
     #[value(name = "tq2_0")]
     Tq2_0,
+    #[value(name = "tq1_0")]
+    Tq1_0,
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +113,7 @@ impl Flavor {
             Flavor::Bitnet32f16 => TernaryFormat::BitNet32F16,
             Flavor::Bitnetcpp => TernaryFormat::BitnetCpp,
             Flavor::Tq2_0 => TernaryFormat::Tq2_0,
+            Flavor::Tq1_0 => TernaryFormat::Tq1_0,
         }
     }
 }
@@ -153,7 +156,10 @@ fn tensors(dims: Dims, format: TernaryFormat) -> Vec<(TensorSpec, Content)> {
             content,
         ));
     };
-    let with_scale = matches!(format, TernaryFormat::Qk256 | TernaryFormat::Tq2_0);
+    let with_scale = matches!(
+        format,
+        TernaryFormat::Qk256 | TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0
+    );
     push(
         "token_embd.weight".into(),
         vec![d.embd, d.vocab],
@@ -293,9 +299,12 @@ pub(crate) fn generate(
         _ => PathBuf::from("."),
     };
     let start = Instant::now();
-    let temp = tempfile::Builder::new()
-        .prefix(".gen-model-")
-        .suffix(".tmp")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".gen-model-").suffix(".tmp");
+    // The usual mode of a new file (the umask still applies), not tempfile's private 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let temp = builder
         .tempfile_in(&dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let file = BufWriter::with_capacity(8 << 20, temp.as_file());
@@ -381,8 +390,11 @@ fn write_ternary<W: Write>(
         let n = left.min(step);
         let chunk = &mut buf[..n];
         rng.fill_bytes(chunk);
-        for byte in chunk.iter_mut() {
-            *byte = table[usize::from(*byte)];
+        // Every byte is five valid base-3 digits in TQ1_0; 2-bit fields must avoid code 3.
+        if format.has_2bit_codes() {
+            for byte in chunk.iter_mut() {
+                *byte = table[usize::from(*byte)];
+            }
         }
         if format.has_block_scale() {
             for block in chunk.chunks_exact_mut(block_bytes) {

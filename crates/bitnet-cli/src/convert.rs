@@ -27,6 +27,9 @@ pub(crate) enum Target {
     /// ggml TQ2_0 (type 35), mainline llama.cpp.
     #[value(name = "tq2_0")]
     Tq2_0,
+    /// ggml TQ1_0 (type 34), mainline llama.cpp: 1.69 bits per weight.
+    #[value(name = "tq1_0")]
+    Tq1_0,
     /// I2_S, QK256 flavor (a `.scale` tensor per weight).
     Qk256,
     /// I2_S, BitNet32F16 flavor (an f16 scale per 32 weights).
@@ -39,6 +42,7 @@ impl Target {
     fn format(self) -> TernaryFormat {
         match self {
             Target::Tq2_0 => TernaryFormat::Tq2_0,
+            Target::Tq1_0 => TernaryFormat::Tq1_0,
             Target::Qk256 => TernaryFormat::Qk256,
             Target::Bitnet32f16 => TernaryFormat::BitNet32F16,
             Target::Bitnetcpp => TernaryFormat::BitnetCpp,

@@ -104,6 +104,7 @@ const PARSE_SEEDS: &[(&str, &[u8], Expect)] = {
         ),
         seed!("malformed-string-2e30.gguf", E("truncated")),
         seed!("malformed-string-array-2e30.gguf", E("array-exceeds-file")),
+        seed!("malformed-tq1_0-nan-scale.gguf", F(&[])),
         seed!("malformed-tq2_0-all-codes.gguf", F(&[])),
         seed!("malformed-u8-array-2e30.gguf", E("array-exceeds-file")),
         seed!(

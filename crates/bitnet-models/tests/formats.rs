@@ -3,8 +3,9 @@
 
 use bitnet_models::scan::ScanReport;
 use bitnet_models::{
-    detect_flavor, pack_bitnet32f16, pack_bitnetcpp, pack_qk256, pack_tq2_0, scan, scan_reference,
-    Flavor, FlavorError, FormatError, Kernel, KernelError, KernelKind, TernaryFormat,
+    detect_flavor, pack_bitnet32f16, pack_bitnetcpp, pack_qk256, pack_tq1_0, pack_tq2_0, scan,
+    scan_reference, Flavor, FlavorError, FormatError, Kernel, KernelError, KernelKind,
+    TernaryFormat,
 };
 use bitnet_testkit::rng::SplitMix64;
 use half::f16;
@@ -32,8 +33,11 @@ struct SpecLayout {
     elems: usize,
     /// Bytes per block.
     bytes: usize,
-    /// Byte and bit shift of element `e` of a block.
+    /// Byte and bit shift of element `e` of a block (for TQ1_0: byte and base-3 digit, 0 the
+    /// most significant).
     position: fn(usize) -> (usize, u32),
+    /// Whether codes are base-3 digits (TQ1_0) rather than 2-bit fields.
+    trits: bool,
     /// Offset of the f16 scale `d` in the block, if any.
     d_at: Option<usize>,
     /// Bytes after the blocks, once per tensor (bitnetcpp's f32 scale and 28 ignored bytes).
@@ -64,6 +68,7 @@ fn spec_layout(format: TernaryFormat) -> SpecLayout {
             d_at: None,
             tail: 0,
             padded_rows: true,
+            trits: false,
         },
         TernaryFormat::BitNet32F16 => SpecLayout {
             elems: 32,
@@ -72,6 +77,7 @@ fn spec_layout(format: TernaryFormat) -> SpecLayout {
             d_at: Some(8),
             tail: 0,
             padded_rows: true,
+            trits: false,
         },
         TernaryFormat::Tq2_0 => SpecLayout {
             elems: 256,
@@ -80,6 +86,7 @@ fn spec_layout(format: TernaryFormat) -> SpecLayout {
             d_at: Some(64),
             tail: 0,
             padded_rows: true,
+            trits: false,
         },
         TernaryFormat::BitnetCpp => SpecLayout {
             elems: 128,
@@ -89,6 +96,22 @@ fn spec_layout(format: TernaryFormat) -> SpecLayout {
             d_at: None,
             tail: 32,
             padded_rows: false,
+            trits: false,
+        },
+        // ggml's block_tq1_0: 48 bytes of 5 digits each (the first 32 bytes for elements
+        // 0..160, digit-major; the next 16 for 160..240), 4 bytes of 4 digits (240..256), d.
+        TernaryFormat::Tq1_0 => SpecLayout {
+            elems: 256,
+            bytes: 54,
+            position: |e| match e {
+                0..160 => (e % 32, (e / 32) as u32),
+                160..240 => (32 + (e - 160) % 16, ((e - 160) / 16) as u32),
+                _ => (48 + (e - 240) % 4, ((e - 240) / 4) as u32),
+            },
+            d_at: Some(52),
+            tail: 0,
+            padded_rows: true,
+            trits: true,
         },
     }
 }
@@ -110,7 +133,13 @@ fn spec_decode(
     let blocks_per_row = cols.div_ceil(layout.elems);
     let block = &data[(row * blocks_per_row + col / layout.elems) * layout.bytes..][..layout.bytes];
     let (byte, shift) = (layout.position)(col % layout.elems);
-    let code = (block[byte] >> shift) & 3;
+    let code = if layout.trits {
+        // ggml: q = (uint8_t)(byte * 3^digit); xi = ((uint16_t)q * 3) >> 8.
+        let q = block[byte].wrapping_mul(3u8.pow(shift));
+        ((u16::from(q) * 3) >> 8) as u8
+    } else {
+        (block[byte] >> shift) & 3
+    };
     let d = layout
         .d_at
         .map(|at| f16::from_bits(u16::from(block[at]) | (u16::from(block[at + 1]) << 8)));
@@ -135,6 +164,7 @@ fn pack_any(
         TernaryFormat::Qk256 => pack_qk256(weights, rows, cols),
         TernaryFormat::BitNet32F16 => pack_bitnet32f16(weights, rows, cols, scales),
         TernaryFormat::Tq2_0 => pack_tq2_0(weights, rows, cols, scales),
+        TernaryFormat::Tq1_0 => pack_tq1_0(weights, rows, cols, scales),
         TernaryFormat::BitnetCpp => {
             assert!(scales.is_empty(), "bitnetcpp has no block scales");
             let mut stored = pack_bitnetcpp(weights, rows, cols, TAIL_SCALE)?;
@@ -215,7 +245,10 @@ fn block_geometry() {
         assert!(other.pads_rows(), "{other}");
         assert!(other.fits_cols(1) && other.fits_cols(300), "{other}");
     }
-    assert_eq!(TernaryFormat::ALL, [Qk256, BitNet32F16, Tq2_0, BitnetCpp]);
+    assert_eq!(
+        TernaryFormat::ALL,
+        [Qk256, BitNet32F16, Tq2_0, BitnetCpp, TernaryFormat::Tq1_0]
+    );
     assert_eq!(
         Flavor::ALL,
         [Flavor::Qk256, Flavor::BitNet32F16, Flavor::BitnetCpp]
@@ -371,17 +404,14 @@ fn pack_round_trip_with_padding() {
                 vec![]
             };
             if !format.fits_cols(cols as u64) {
-                // bitnetcpp does not pad rows: only multiples of 128 columns.
-                assert_eq!(format, TernaryFormat::BitnetCpp);
-                assert_ne!(cols % 128, 0);
-                assert_eq!(
-                    pack_any(format, &weights, rows, cols, &scales),
-                    Err(FormatError::ColsNotSupported { format, cols })
-                );
-                assert_eq!(
-                    pack_bitnetcpp(&weights, rows, cols, 1.0),
-                    Err(FormatError::ColsNotSupported { format, cols })
-                );
+                // bitnetcpp and TQ1_0 do not pad rows: only whole blocks (128, 256 columns).
+                assert!(!format.pads_rows(), "{format}");
+                assert_ne!(cols % elems, 0);
+                let refused = Err(FormatError::ColsNotSupported { format, cols });
+                assert_eq!(pack_any(format, &weights, rows, cols, &scales), refused);
+                if format == TernaryFormat::BitnetCpp {
+                    assert_eq!(pack_bitnetcpp(&weights, rows, cols, 1.0), refused);
+                }
                 continue;
             }
             let data = pack_any(format, &weights, rows, cols, &scales).unwrap();
@@ -873,6 +903,10 @@ fn scan_finds_a_single_finding_at_every_position() {
                 let in_block = at % format.block_bytes();
                 let mut data = clean.clone();
                 if in_block < format.code_bytes() {
+                    if !format.has_2bit_codes() {
+                        // TQ1_0: every byte is five valid digits; only its d can be wrong.
+                        continue;
+                    }
                     data[at] = 0xFF;
                 } else if in_block == format.code_bytes() + 1 {
                     data[at] = 0x7C; // high byte of d: exponent all ones, infinite
@@ -900,7 +934,7 @@ fn scan_of_empty_and_clean_data() {
                 Err(FormatError::ColsNotSupported { format, cols: 7 })
             );
         }
-        for (rows, cols) in [(0, 128), (0, 0), (3, 0)] {
+        for (rows, cols) in [(0, 256), (0, 0), (3, 0)] {
             assert_eq!(
                 scan(format, &[], rows, cols).unwrap(),
                 ScanReport::default()

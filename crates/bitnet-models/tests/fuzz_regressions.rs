@@ -90,6 +90,8 @@ const MODEL_SEEDS: &[(&str, &[u8], &[&str])] = expect_files!("seeds/parse_check_
     "malformed-i2s-bitnetcpp-negative-scale.gguf" => [],
     // A `.scale` sibling beside a tensor that carries its own scale (a warning).
     "malformed-i2s-bitnetcpp-scale-sibling.gguf" => ["scale-ignored"],
+    "gguf-py-tq1_0.gguf" => [],
+    "malformed-tq1_0-nan-scale.gguf" => ["block-scale-not-finite"],
     "malformed-bitnet-keys-inconsistent.gguf" => [
         "key-type", "missing-key", "missing-key", "key-type", "missing-key", "key-inconsistent",
         "key-inconsistent",
@@ -112,6 +114,8 @@ const KERNEL_SEEDS: &[(&str, &[u8])] = fuzz_files!("seeds/kernels_diff":
     "qk256-2x256-nan-scale",
     "qk256-3x300-all-bytes",
     "tq2_0-2x257",
+    "tq1_0-2x768-odd-scales",
+    "tq1_0-3x512-all-bytes",
 );
 
 /// What `parse_check_dequant` does: parse, `check`, and dequantize every tensor with every

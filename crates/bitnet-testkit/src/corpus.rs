@@ -18,10 +18,12 @@ pub fn gguf_seeds() -> Vec<(String, Vec<u8>)> {
         .iter()
         .map(|&(name, bytes)| (name.to_owned(), bytes.to_vec()))
         .collect();
-    seeds.push((
-        "gguf-py-written.gguf".to_owned(),
-        third_party::GGUF_PY_WRITTEN.to_vec(),
-    ));
+    for (name, bytes) in [
+        ("gguf-py-written.gguf", third_party::GGUF_PY_WRITTEN),
+        ("gguf-py-tq1_0.gguf", third_party::GGUF_PY_TQ1_0),
+    ] {
+        seeds.push((name.to_owned(), bytes.to_vec()));
+    }
     seeds.extend(malformed());
     seeds
 }
@@ -29,6 +31,7 @@ pub fn gguf_seeds() -> Vec<(String, Vec<u8>)> {
 // ggml type codes (this crate does not depend on `bitnet-gguf`).
 const F32: u32 = 0;
 const F16: u32 = 1;
+const TQ1_0: u32 = 34;
 const TQ2_0: u32 = 35;
 const I2_S: u32 = 36;
 
@@ -208,6 +211,16 @@ pub fn malformed() -> Vec<(String, Vec<u8>)> {
         r.bytes(&[i.wrapping_mul(37)]);
     }
     add("tq2_0-all-codes", r.bytes(&[0x00, 0xc0]).pad(32).done());
+    // TQ1_0 1x512: code bytes 5p (block 0) and 5p + 128 (block 1), a NaN d in the second block.
+    let mut r = Raw::header(3, 1, 0);
+    r.tensor("t", &[512, 1], TQ1_0, 0).pad(32);
+    for (k, d) in [0xb555u16, 0x7e00].into_iter().enumerate() {
+        for p in 0..52u8 {
+            r.bytes(&[p.wrapping_mul(5).wrapping_add(128 * k as u8)]);
+        }
+        r.bytes(&d.to_le_bytes());
+    }
+    add("tq1_0-nan-scale", r.pad(32).done());
 
     // I2_S as bitnet.cpp writes it (bitnetcpp): the tensor's codes in groups of 128 elements
     // (32 bytes, no row padding), then a 32-byte tail: the f32 scale and 28 ignored bytes.
@@ -370,7 +383,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_follow_the_pattern() {
         let files = malformed();
-        assert_eq!(files.len(), 40);
+        assert_eq!(files.len(), 41);
         let mut names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
         names.sort();
         names.dedup();
@@ -384,11 +397,12 @@ mod tests {
     #[test]
     fn gguf_seeds_are_the_committed_files_and_the_malformed_ones() {
         let seeds = gguf_seeds();
-        assert_eq!(seeds.len(), fixtures::ALL.len() + 1 + malformed().len());
+        assert_eq!(seeds.len(), fixtures::ALL.len() + 2 + malformed().len());
         let mut names: Vec<&str> = seeds.iter().map(|(n, _)| n.as_str()).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), seeds.len());
         assert!(names.contains(&"gguf-py-written.gguf"));
+        assert!(names.contains(&"gguf-py-tq1_0.gguf"));
     }
 }

@@ -6,6 +6,11 @@
 pub static GGUF_PY_WRITTEN: &[u8] =
     include_bytes!("../../../testdata/third-party/gguf-py-written.gguf");
 
+/// Written by gguf-py with its own TQ1_0 quantizer (`make_tq1_0.py`): TQ1_0 tensors whose
+/// values gguf-py decoded are beside it in `gguf-py-tq1_0.f32le`.
+pub static GGUF_PY_TQ1_0: &[u8] =
+    include_bytes!("../../../testdata/third-party/gguf-py-tq1_0.gguf");
+
 /// A vocab-only llama.cpp model: 724 KB, 32000 tokens in one string array, no tensors.
 pub static LLAMA_SPM_VOCAB: &[u8] =
     include_bytes!("../../../testdata/third-party/ggml-vocab-llama-spm.gguf");
@@ -13,6 +18,7 @@ pub static LLAMA_SPM_VOCAB: &[u8] =
 /// The GGUF files, `(file name, bytes)`.
 pub static ALL: &[(&str, &[u8])] = &[
     ("gguf-py-written.gguf", GGUF_PY_WRITTEN),
+    ("gguf-py-tq1_0.gguf", GGUF_PY_TQ1_0),
     ("ggml-vocab-llama-spm.gguf", LLAMA_SPM_VOCAB),
 ];
 

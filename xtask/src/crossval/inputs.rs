@@ -18,18 +18,18 @@ use crate::gen_model::{self, Shape};
 pub const SCRATCH: &str = "target/crossval";
 
 /// The formats of the synthetic models: every format `gen-model` writes.
-const MODEL_FORMATS: [TernaryFormat; 4] = [
+const MODEL_FORMATS: [TernaryFormat; 5] = [
     TernaryFormat::Qk256,
     TernaryFormat::BitNet32F16,
     TernaryFormat::BitnetCpp,
     TernaryFormat::Tq2_0,
+    TernaryFormat::Tq1_0,
 ];
 /// The synthetic models' seed.
 const MODEL_SEED: u64 = 1;
 
-/// What every file is converted to: the ternary formats the references read. TQ1_0 goes here
-/// (and, once `gen-model` writes it, in `MODEL_FORMATS`) when `TernaryFormat` has it.
-pub const CONVERSION_TARGETS: [TernaryFormat; 1] = [TernaryFormat::Tq2_0];
+/// What every file is converted to: the ternary formats the references read.
+pub const CONVERSION_TARGETS: [TernaryFormat; 2] = [TernaryFormat::Tq2_0, TernaryFormat::Tq1_0];
 
 /// One file to compare.
 #[derive(Debug, Clone)]

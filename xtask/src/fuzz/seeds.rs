@@ -133,6 +133,16 @@ fn kernel_inputs() -> Vec<(String, Vec<u8>)> {
             "bitnetcpp-6x768-neg-zero".into(),
             input(3, 6, 768, -0.0, false, 13, &all_bytes),
         ),
+        // TQ1_0 (format 4): every byte value as base-3 digits (all valid) over 3 rows of 2
+        // blocks; 2 rows of 3 blocks with the odd f16 scales somewhere in each block.
+        (
+            "tq1_0-3x512-all-bytes".into(),
+            input(4, 3, 512, 1.0, true, 7, &all_bytes),
+        ),
+        (
+            "tq1_0-2x768-odd-scales".into(),
+            input(4, 2, 768, 1.0, true, 2, &odd_scales),
+        ),
     ]
 }
 

@@ -172,7 +172,7 @@ impl<'a> Model<'a> {
             }
         };
         let post_scale = match format {
-            TernaryFormat::Tq2_0 => self.sibling_scale(index)?,
+            TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => self.sibling_scale(index)?,
             _ => None,
         };
         let usize_of = |v: u64| usize::try_from(v).map_err(|_| overflow());

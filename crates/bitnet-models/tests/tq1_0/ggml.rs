@@ -1,7 +1,7 @@
 //! The geometry, the digit formula and the scalar decoder against ggml's own loops.
 
+use bitnet_models::format::tq1_0_digit;
 use bitnet_models::format::{code_position, tq1_0_position, CodePosition, TQ1_0_QH, TQ1_0_QS};
-use bitnet_models::kernels::tq1_0_digit;
 use bitnet_models::{pack_tq1_0, TernaryFormat};
 use half::f16;
 
