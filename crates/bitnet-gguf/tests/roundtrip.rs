@@ -1,4 +1,4 @@
-//! Any model the writer can express reads back equal, and the writer's layout is SPEC §1's.
+//! Any model the writer can express reads back equal, and the writer's layout is the one docs/gguf.md describes.
 
 use bitnet_gguf::{ggml_type, pad, type_info, Gguf, GgufBuilder, MetadataValue, ValueType};
 use proptest::prelude::*;
@@ -173,7 +173,7 @@ fn nan_payloads_survive_bit_exact() {
 
 #[test]
 fn writer_layout_is_byte_exact() {
-    // Computed by hand from SPEC §1: the builder writes general.alignment first when absent.
+    // Computed by hand from docs/gguf.md: the builder writes general.alignment first when absent.
     let mut b = GgufBuilder::new();
     b.kv("a", 7u8);
     b.tensor(

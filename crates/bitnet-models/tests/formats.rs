@@ -1,5 +1,5 @@
 //! Formats, packing, detection, scanning and the error variants, checked against an independent
-//! per-element decoder written here from the SPEC §2 formulas.
+//! per-element decoder written here from the layouts of docs/formats.md.
 
 use bitnet_models::scan::ScanReport;
 use bitnet_models::{
@@ -27,7 +27,7 @@ fn random_scales(rng: &mut SplitMix64, n: usize) -> Vec<f16> {
         .collect()
 }
 
-/// The SPEC §2 layout of a format, written out independently of the crate.
+/// The layout of a format (docs/formats.md), written out independently of the crate.
 struct SpecLayout {
     /// Elements per block.
     elems: usize,
@@ -144,6 +144,23 @@ fn spec_decode(
         .d_at
         .map(|at| f16::from_bits(u16::from(block[at]) | (u16::from(block[at + 1]) << 8)));
     (code, d)
+}
+
+/// The values of a stored 1×128 bitnetcpp tensor with tail scale 0.5, decoded by `kernel` from
+/// its codes (the first 32 bytes).
+fn decode_1x128(kernel: Kernel, stored: &[u8]) -> Vec<f32> {
+    let mut out = vec![f32::NAN; 128];
+    kernel
+        .dequantize(
+            TernaryFormat::BitnetCpp,
+            &stored[..32],
+            1,
+            128,
+            0.5,
+            &mut out,
+        )
+        .unwrap();
+    out
 }
 
 /// The tensor scale `pack_any` stores in a bitnetcpp tail.
@@ -316,17 +333,7 @@ fn bitnetcpp_worked_example() {
         Some((&want[..32], 0.5))
     );
     for kernel in Kernel::available() {
-        let mut out = vec![f32::NAN; 128];
-        kernel
-            .dequantize(
-                TernaryFormat::BitnetCpp,
-                &stored[..32],
-                1,
-                128,
-                0.5,
-                &mut out,
-            )
-            .unwrap();
+        let mut out = decode_1x128(kernel, &stored);
         let expected: Vec<f32> = weights.iter().map(|&w| f32::from(w) * 0.5).collect();
         assert_eq!(out, expected, "{kernel}");
         // The tail is not code: the kernels take the codes only.
@@ -347,17 +354,7 @@ fn bitnetcpp_worked_example() {
         assert_eq!(stored[32..36], [0x00, 0x00, 0x00, 0x3F]);
         assert_eq!(stored[36..], [0; 28]);
         for kernel in Kernel::available() {
-            let mut out = vec![f32::NAN; 128];
-            kernel
-                .dequantize(
-                    TernaryFormat::BitnetCpp,
-                    &stored[..32],
-                    1,
-                    128,
-                    0.5,
-                    &mut out,
-                )
-                .unwrap();
+            let out = decode_1x128(kernel, &stored);
             assert!(
                 out.iter()
                     .all(|v| v.to_bits() == (f32::from(w) * 0.5).to_bits()),
@@ -1208,12 +1205,7 @@ fn kernel_names_and_requests() {
 }
 
 fn format_strategy() -> impl Strategy<Value = TernaryFormat> {
-    prop_oneof![
-        Just(TernaryFormat::Qk256),
-        Just(TernaryFormat::BitNet32F16),
-        Just(TernaryFormat::Tq2_0),
-        Just(TernaryFormat::BitnetCpp),
-    ]
+    proptest::sample::select(TernaryFormat::ALL.to_vec())
 }
 
 /// `cols` for `format`: as drawn, or for bitnetcpp (which cannot pad rows) rounded up to the

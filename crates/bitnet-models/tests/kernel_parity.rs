@@ -514,12 +514,7 @@ fn empty_shapes() {
 }
 
 fn format_strategy() -> impl Strategy<Value = TernaryFormat> {
-    prop_oneof![
-        Just(TernaryFormat::Qk256),
-        Just(TernaryFormat::BitNet32F16),
-        Just(TernaryFormat::Tq2_0),
-        Just(TernaryFormat::BitnetCpp),
-    ]
+    proptest::sample::select(TernaryFormat::ALL.to_vec())
 }
 
 fn scale_strategy() -> impl Strategy<Value = f32> {

@@ -387,11 +387,7 @@ impl Report<'_> {
         }
         for row in self.rows {
             let o = &row.outcome;
-            let mismatches: Vec<_> = o
-                .mismatches
-                .iter()
-                .map(|m| json!({"what": m.what, "expected": m.expected, "found": m.found}))
-                .collect();
+            let mismatches = mismatches_json(&o.mismatches);
             println!(
                 "{}",
                 json!({
@@ -407,11 +403,7 @@ impl Report<'_> {
             );
         }
         for (r, t) in self.types {
-            let mismatches: Vec<_> = t
-                .mismatches
-                .iter()
-                .map(|m| json!({"what": m.what, "expected": m.expected, "found": m.found}))
-                .collect();
+            let mismatches = mismatches_json(&t.mismatches);
             println!(
                 "{}",
                 json!({
@@ -442,4 +434,12 @@ impl Report<'_> {
             })
         );
     }
+}
+
+/// Mismatches as `--json` prints them.
+fn mismatches_json(mismatches: &[compare::Mismatch]) -> Vec<serde_json::Value> {
+    mismatches
+        .iter()
+        .map(|m| json!({"what": m.what, "expected": m.expected, "found": m.found}))
+        .collect()
 }

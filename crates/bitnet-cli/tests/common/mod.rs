@@ -43,7 +43,7 @@ pub fn third_party(name: &str) -> PathBuf {
     root().join("testdata/third-party").join(name)
 }
 
-/// A committed fixture of SPEC §3. Missing files fail loudly, never pass silently.
+/// A committed reference fixture (docs/fixtures.md). Missing files fail loudly, never pass silently.
 pub fn fixture(name: &str) -> PathBuf {
     let path = root().join(bitnet_testkit::fixtures::DIR).join(name);
     assert!(
@@ -80,7 +80,7 @@ pub fn weights(rows: usize, cols: usize) -> Vec<i8> {
     (0..rows * cols).map(|i| (i * 7 % 3) as i8 - 1).collect()
 }
 
-/// The required metadata of a `bitnet-b1.58` file (SPEC §3) for `cols` columns.
+/// The required metadata of a `bitnet-b1.58` file (docs/validation.md) for `cols` columns.
 pub fn bitnet_keys(b: &mut GgufBuilder, cols: u64) {
     b.kv("general.architecture", "bitnet-b1.58")
         .kv("general.name", "test")

@@ -1,7 +1,7 @@
 //! What the SIMD kernels share: the [`Blocks`] trait each implements, the driver
 //! [`run_blocks`] that cuts a tensor into streams of whole blocks, and the opaque code weights.
 
-use super::code_weight;
+use super::{code_weight, Job};
 use crate::format::TernaryFormat;
 
 /// The weights of codes 0..4, hidden from the optimizer so that the products `w × s` that the
@@ -36,19 +36,15 @@ pub(crate) trait Blocks: Copy {
     fn fill(self, out: &mut [f32], value: f32, stream: bool);
 }
 
-/// Run a block kernel over a checked `rows × cols` tensor.
-pub(crate) fn run_blocks<K: Blocks>(
-    kernel: K,
-    format: TernaryFormat,
-    data: &[u8],
-    rows: usize,
-    cols: usize,
-    scale: f32,
-    out: &mut [f32],
-) {
-    if rows == 0 || cols == 0 {
-        return;
-    }
+/// Run a block kernel over a checked, non-empty `rows × cols` tensor.
+pub(crate) fn run_blocks<K: Blocks>(kernel: K, job: Job<'_>, out: &mut [f32]) {
+    let Job {
+        format,
+        data,
+        rows,
+        cols,
+        scale,
+    } = job;
     let stream = super::streams(out.len());
     let blocks = |data: &[u8], out: &mut [f32], stream: bool| match format {
         TernaryFormat::Qk256 => kernel.qk256(data, scale, out, stream),

@@ -29,6 +29,61 @@ use crate::format::{check_args, FormatError, TernaryFormat};
 
 pub mod scalar;
 
+/// A checked tensor, as the kernels take it: `rows` and `cols` both non-zero, `data` exactly
+/// `format.data_bytes(rows, cols)` bytes, `scale` the tensor scale (exactly 1.0 for formats
+/// with block scales).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Job<'a> {
+    pub(crate) format: TernaryFormat,
+    pub(crate) data: &'a [u8],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) scale: f32,
+}
+
+/// Declares an architecture's `Simd` enum: one variant per SIMD kernel, named as its
+/// [`KernelKind`] and wrapping the zero-sized token whose `detect()` checks the CPU, with the
+/// dispatch every architecture shares. With no variant (`none.rs`) the enum is uninhabited.
+macro_rules! simd_kernels {
+    ($($kind:ident($token:ty)),* $(,)?) => {
+        /// A SIMD kernel of this target, holding the proof that the CPU has it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Simd {
+            $($kind($token)),*
+        }
+
+        impl Simd {
+            /// The kernel of `kind`, if it is one of this target's and the CPU has it.
+            pub(crate) fn detect(kind: $crate::kernels::KernelKind) -> Option<Self> {
+                match kind {
+                    $($crate::kernels::KernelKind::$kind => <$token>::detect().map(Simd::$kind),)*
+                    _ => None,
+                }
+            }
+
+            pub(crate) fn kind(self) -> $crate::kernels::KernelKind {
+                match self {
+                    $(Simd::$kind(_) => $crate::kernels::KernelKind::$kind,)*
+                }
+            }
+
+            /// Dequantizes a checked tensor (see `Kernel::dequantize`).
+            pub(crate) fn dequantize(self, _job: $crate::kernels::Job<'_>, _out: &mut [f32]) {
+                match self {
+                    $(Simd::$kind(token) => $crate::kernels::blocks::run_blocks(token, _job, _out),)*
+                }
+            }
+
+            /// `value` in every element, with the kernel's own stores (see `Kernel::fill`).
+            pub(crate) fn fill(self, _out: &mut [f32], _value: f32, _stream: bool) {
+                match self {
+                    $(Simd::$kind(token) => $crate::kernels::blocks::Blocks::fill(token, _out, _value, _stream),)*
+                }
+            }
+        }
+    };
+}
+
 // Each architecture's SIMD kernels, gated here and only here. `arch` is this target's module
 // (`none.rs` where the target has no SIMD kernel, or the `cpu` feature is off); `blocks` is the
 // driver they share, `vector128` the one algorithm NEON and wasm simd128 both run.
@@ -240,9 +295,19 @@ impl Kernel {
         if format.has_block_scale() && scale.to_bits() != 1.0f32.to_bits() {
             return Err(FormatError::ScaleNotApplicable { format, scale });
         }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let job = Job {
+            format,
+            data,
+            rows,
+            cols,
+            scale,
+        };
         match self.imp {
-            Imp::Scalar => scalar::dequantize(format, data, rows, cols, scale, out),
-            Imp::Simd(simd) => simd.dequantize(format, data, rows, cols, scale, out),
+            Imp::Scalar => scalar::dequantize(job, out),
+            Imp::Simd(simd) => simd.dequantize(job, out),
         }
         Ok(())
     }

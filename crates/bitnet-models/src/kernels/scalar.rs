@@ -6,6 +6,7 @@
 
 use half::f16;
 
+use super::Job;
 use crate::format::{code_position, TernaryFormat};
 
 /// The weight a 2-bit code stands for: 0 → −1, 1 → 0, 2 → +1, 3 (reserved) → 0.
@@ -22,20 +23,12 @@ pub fn block_scale(bytes: [u8; 2]) -> f32 {
     f16::from_le_bytes(bytes).to_f32()
 }
 
-/// Dequantize a checked `rows × cols` tensor: `out[r*cols + c] = w × s`, one multiplication,
-/// where `s` is `scale` for QK256 and bitnetcpp and the block's `d` for the other formats.
-pub(crate) fn dequantize(
-    format: TernaryFormat,
-    data: &[u8],
-    rows: usize,
-    cols: usize,
-    scale: f32,
-    out: &mut [f32],
-) {
-    if rows == 0 || cols == 0 {
-        return;
-    }
-    let row_bytes = data.len() / rows;
+/// Dequantize a checked, non-empty `rows × cols` tensor: `out[r*cols + c] = w × s`, one
+/// multiplication, where `s` is `job.scale` for QK256 and bitnetcpp and the block's `d` for the
+/// other formats.
+pub(crate) fn dequantize(job: Job<'_>, out: &mut [f32]) {
+    let (format, data, cols) = (job.format, job.data, job.cols);
+    let row_bytes = data.len() / job.rows;
     let (block_elems, block_bytes, code_bytes) = (
         format.block_elems(),
         format.block_bytes(),
@@ -46,7 +39,7 @@ pub(crate) fn dequantize(
             let block = &row_data[(col / block_elems) * block_bytes..][..block_bytes];
             let code = code_position(format, col % block_elems).read(block);
             let s = match format {
-                TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => scale,
+                TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => job.scale,
                 TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => {
                     block_scale([block[code_bytes], block[code_bytes + 1]])
                 }

@@ -11,8 +11,41 @@
 //! lanes (times 3, wrapping, from one digit to the next) and turns the two comparisons into
 //! `code × 4`, then looks the outputs up as for the 2-bit formats.
 
-use super::blocks::opaque_weights;
+use super::blocks::{opaque_weights, Blocks};
 use super::scalar::block_scale;
+
+/// A kernel token whose blocks are this module's algorithm over its vector type: NEON's and
+/// simd128's. (Neither has non-temporal stores, so `stream` is ignored.)
+pub(crate) trait Vector128Kernel: Copy {
+    /// The vector the algorithm runs on.
+    type V: V128;
+}
+
+impl<K: Vector128Kernel> Blocks for K {
+    fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], _stream: bool) {
+        qk256::<K::V>(data, scale, out);
+    }
+
+    fn bitnet32f16(self, data: &[u8], out: &mut [f32], _stream: bool) {
+        bitnet32f16::<K::V>(data, out);
+    }
+
+    fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], _stream: bool) {
+        bitnetcpp::<K::V>(data, scale, out);
+    }
+
+    fn tq2_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
+        tq2_0::<K::V>(data, out);
+    }
+
+    fn tq1_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
+        tq1_0::<K::V>(data, out);
+    }
+
+    fn fill(self, out: &mut [f32], value: f32, _stream: bool) {
+        fill::<K::V>(out, value);
+    }
+}
 
 /// The 128-bit operations of the algorithm. Every method is a single instruction or two on both
 /// ISAs; implementations are `#[inline(always)]`.
@@ -112,7 +145,7 @@ fn qk256_block<V: V128>(codes: &[u8; 64], table: V, out: &mut [f32; 256]) {
 
 /// bitnetcpp groups (32 bytes → 128 values, high bits first), `out = w × scale`.
 #[inline(always)]
-pub(crate) fn bitnetcpp<V: V128>(data: &[u8], scale: f32, out: &mut [f32]) {
+fn bitnetcpp<V: V128>(data: &[u8], scale: f32, out: &mut [f32]) {
     let table = weights::<V>().mul_f32(scale);
     let (groups, _) = data.as_chunks::<32>();
     let (outs, _) = out.as_chunks_mut::<128>();
@@ -123,7 +156,7 @@ pub(crate) fn bitnetcpp<V: V128>(data: &[u8], scale: f32, out: &mut [f32]) {
 
 /// QK256 blocks (64 bytes → 256 values), `out = w × scale`.
 #[inline(always)]
-pub(crate) fn qk256<V: V128>(data: &[u8], scale: f32, out: &mut [f32]) {
+fn qk256<V: V128>(data: &[u8], scale: f32, out: &mut [f32]) {
     let table = weights::<V>().mul_f32(scale);
     let (blocks, _) = data.as_chunks::<64>();
     let (outs, _) = out.as_chunks_mut::<256>();
@@ -134,7 +167,7 @@ pub(crate) fn qk256<V: V128>(data: &[u8], scale: f32, out: &mut [f32]) {
 
 /// BitNet32F16 blocks (10 bytes → 32 values), `out = w × d`.
 #[inline(always)]
-pub(crate) fn bitnet32f16<V: V128>(data: &[u8], out: &mut [f32]) {
+fn bitnet32f16<V: V128>(data: &[u8], out: &mut [f32]) {
     let w = weights::<V>();
     let (blocks, _) = data.as_chunks::<10>();
     let (outs, _) = out.as_chunks_mut::<32>();
@@ -154,7 +187,7 @@ pub(crate) fn bitnet32f16<V: V128>(data: &[u8], out: &mut [f32]) {
 
 /// TQ2_0 blocks (66 bytes → 256 values), `out = w × d`.
 #[inline(always)]
-pub(crate) fn tq2_0<V: V128>(data: &[u8], out: &mut [f32]) {
+fn tq2_0<V: V128>(data: &[u8], out: &mut [f32]) {
     let w = weights::<V>();
     let (blocks, _) = data.as_chunks::<66>();
     let (outs, _) = out.as_chunks_mut::<256>();
@@ -182,7 +215,7 @@ fn times3<V: V128>(q: V) -> V {
 
 /// TQ1_0 blocks (54 bytes → 256 values: `qs[48]`, `qh[4]`, `d`), `out = w × d`.
 #[inline(always)]
-pub(crate) fn tq1_0<V: V128>(data: &[u8], out: &mut [f32]) {
+fn tq1_0<V: V128>(data: &[u8], out: &mut [f32]) {
     let w = weights::<V>();
     let (blocks, _) = data.as_chunks::<54>();
     let (outs, _) = out.as_chunks_mut::<256>();
@@ -210,7 +243,7 @@ pub(crate) fn tq1_0<V: V128>(data: &[u8], out: &mut [f32]) {
 
 /// `value` in every element, with the same 128-bit stores as the kernels.
 #[inline(always)]
-pub(crate) fn fill<V: V128>(out: &mut [f32], value: f32) {
+fn fill<V: V128>(out: &mut [f32], value: f32) {
     let v = V::f32x4([value; 4]);
     let (runs, rest) = out.as_chunks_mut::<4>();
     for run in runs {

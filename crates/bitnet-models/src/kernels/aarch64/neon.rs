@@ -8,8 +8,7 @@
 
 use core::arch::aarch64::*;
 
-use crate::kernels::blocks::Blocks;
-use crate::kernels::vector128::{self, V128};
+use crate::kernels::vector128::{Vector128Kernel, V128};
 
 const _: () = assert!(cfg!(target_feature = "neon"), "the NEON kernel needs NEON");
 
@@ -24,35 +23,13 @@ impl Neon {
     }
 }
 
-impl Blocks for Neon {
-    fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], _stream: bool) {
-        vector128::qk256::<Vec128>(data, scale, out);
-    }
-
-    fn bitnet32f16(self, data: &[u8], out: &mut [f32], _stream: bool) {
-        vector128::bitnet32f16::<Vec128>(data, out);
-    }
-
-    fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], _stream: bool) {
-        vector128::bitnetcpp::<Vec128>(data, scale, out);
-    }
-
-    fn tq2_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
-        vector128::tq2_0::<Vec128>(data, out);
-    }
-
-    fn tq1_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
-        vector128::tq1_0::<Vec128>(data, out);
-    }
-
-    fn fill(self, out: &mut [f32], value: f32, _stream: bool) {
-        vector128::fill::<Vec128>(out, value);
-    }
+impl Vector128Kernel for Neon {
+    type V = Vec128;
 }
 
 /// A NEON register, seen as bytes.
 #[derive(Debug, Clone, Copy)]
-struct Vec128(uint8x16_t);
+pub(crate) struct Vec128(uint8x16_t);
 
 impl V128 for Vec128 {
     #[inline(always)]

@@ -3,8 +3,7 @@
 
 use core::arch::wasm32::*;
 
-use crate::kernels::blocks::Blocks;
-use crate::kernels::vector128::{self, V128};
+use crate::kernels::vector128::{Vector128Kernel, V128};
 
 /// Proof that this module was compiled with simd128 (a wasm engine validates the whole module
 /// before running any of it, so there is nothing to check at run time).
@@ -18,35 +17,13 @@ impl Simd128 {
     }
 }
 
-impl Blocks for Simd128 {
-    fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], _stream: bool) {
-        vector128::qk256::<Vec128>(data, scale, out);
-    }
-
-    fn bitnet32f16(self, data: &[u8], out: &mut [f32], _stream: bool) {
-        vector128::bitnet32f16::<Vec128>(data, out);
-    }
-
-    fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], _stream: bool) {
-        vector128::bitnetcpp::<Vec128>(data, scale, out);
-    }
-
-    fn tq2_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
-        vector128::tq2_0::<Vec128>(data, out);
-    }
-
-    fn tq1_0(self, data: &[u8], out: &mut [f32], _stream: bool) {
-        vector128::tq1_0::<Vec128>(data, out);
-    }
-
-    fn fill(self, out: &mut [f32], value: f32, _stream: bool) {
-        vector128::fill::<Vec128>(out, value);
-    }
+impl Vector128Kernel for Simd128 {
+    type V = Vec128;
 }
 
 /// A simd128 value.
 #[derive(Debug, Clone, Copy)]
-struct Vec128(v128);
+pub(crate) struct Vec128(v128);
 
 impl V128 for Vec128 {
     #[inline(always)]

@@ -17,7 +17,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::kernels::blocks::{opaque_weights, Blocks};
+use crate::kernels::blocks::opaque_weights;
 
 /// Proof that this CPU has AVX2 and F16C.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,73 +30,8 @@ impl Avx2 {
     }
 }
 
-impl Blocks for Avx2 {
-    fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool) {
-        // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
-        unsafe {
-            if stream {
-                qk256::<true>(data, scale, out)
-            } else {
-                qk256::<false>(data, scale, out)
-            }
-        }
-    }
-
-    fn bitnet32f16(self, data: &[u8], out: &mut [f32], stream: bool) {
-        // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
-        unsafe {
-            if stream {
-                bitnet32f16::<true>(data, out)
-            } else {
-                bitnet32f16::<false>(data, out)
-            }
-        }
-    }
-
-    fn fill(self, out: &mut [f32], value: f32, stream: bool) {
-        // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
-        unsafe {
-            if stream {
-                fill::<true>(out, value)
-            } else {
-                fill::<false>(out, value)
-            }
-        }
-    }
-
-    fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool) {
-        // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
-        unsafe {
-            if stream {
-                bitnetcpp::<true>(data, scale, out)
-            } else {
-                bitnetcpp::<false>(data, scale, out)
-            }
-        }
-    }
-
-    fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool) {
-        // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
-        unsafe {
-            if stream {
-                tq2_0::<true>(data, out)
-            } else {
-                tq2_0::<false>(data, out)
-            }
-        }
-    }
-
-    fn tq1_0(self, data: &[u8], out: &mut [f32], stream: bool) {
-        // SAFETY: an `Avx2` exists only after `detect` saw AVX2 and F16C on this CPU.
-        unsafe {
-            if stream {
-                tq1_0::<true>(data, out)
-            } else {
-                tq1_0::<false>(data, out)
-            }
-        }
-    }
-}
+// `detect` checks AVX2 and F16C: every feature this module's functions enable.
+streaming_blocks!(Avx2);
 
 /// The code weights, twice, ready to be multiplied by a broadcast scale.
 #[target_feature(enable = "avx2,f16c")]

@@ -15,7 +15,7 @@
 use core::arch::x86_64::*;
 
 use super::avx2;
-use crate::kernels::blocks::{opaque_weights, Blocks};
+use crate::kernels::blocks::opaque_weights;
 
 /// Proof that this CPU has AVX-512F, AVX2 and F16C.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,73 +32,8 @@ impl Avx512 {
     }
 }
 
-impl Blocks for Avx512 {
-    fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool) {
-        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F and F16C on this CPU.
-        unsafe {
-            if stream {
-                qk256::<true>(data, scale, out)
-            } else {
-                qk256::<false>(data, scale, out)
-            }
-        }
-    }
-
-    fn bitnet32f16(self, data: &[u8], out: &mut [f32], stream: bool) {
-        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F and F16C on this CPU.
-        unsafe {
-            if stream {
-                bitnet32f16::<true>(data, out)
-            } else {
-                bitnet32f16::<false>(data, out)
-            }
-        }
-    }
-
-    fn fill(self, out: &mut [f32], value: f32, stream: bool) {
-        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F and F16C on this CPU.
-        unsafe {
-            if stream {
-                fill::<true>(out, value)
-            } else {
-                fill::<false>(out, value)
-            }
-        }
-    }
-
-    fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool) {
-        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F and F16C on this CPU.
-        unsafe {
-            if stream {
-                bitnetcpp::<true>(data, scale, out)
-            } else {
-                bitnetcpp::<false>(data, scale, out)
-            }
-        }
-    }
-
-    fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool) {
-        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F and F16C on this CPU.
-        unsafe {
-            if stream {
-                tq2_0::<true>(data, out)
-            } else {
-                tq2_0::<false>(data, out)
-            }
-        }
-    }
-
-    fn tq1_0(self, data: &[u8], out: &mut [f32], stream: bool) {
-        // SAFETY: an `Avx512` exists only after `detect` saw AVX-512F, AVX2 and F16C on this CPU.
-        unsafe {
-            if stream {
-                tq1_0::<true>(data, out)
-            } else {
-                tq1_0::<false>(data, out)
-            }
-        }
-    }
-}
+// `detect` checks AVX-512F, AVX2 and F16C: every feature this module's functions enable.
+streaming_blocks!(Avx512);
 
 /// The code weights, four times, ready to be multiplied by a broadcast scale.
 #[target_feature(enable = "avx512f,f16c")]

@@ -1,58 +1,50 @@
 //! The x86-64 kernels: AVX2 and AVX-512F, each with F16C for the block scales. The two stay
 //! separate (not one algorithm over a vector trait): their index mappings differ with the width.
 
-use super::blocks::{run_blocks, Blocks};
-use super::KernelKind;
-use crate::format::TernaryFormat;
+/// `impl Blocks for $token`: each method calls the module's function of the same name,
+/// instantiated with `STREAM = true` or `false` as the driver asks.
+///
+/// # Safety
+///
+/// Only for a token that `detect()` creates after checking every CPU feature the module's
+/// `#[target_feature]` functions enable.
+macro_rules! streaming_blocks {
+    ($token:ty) => {
+        impl $crate::kernels::blocks::Blocks for $token {
+            fn qk256(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool) {
+                streaming_blocks!(@call stream, qk256(data, scale, out))
+            }
+            fn bitnet32f16(self, data: &[u8], out: &mut [f32], stream: bool) {
+                streaming_blocks!(@call stream, bitnet32f16(data, out))
+            }
+            fn bitnetcpp(self, data: &[u8], scale: f32, out: &mut [f32], stream: bool) {
+                streaming_blocks!(@call stream, bitnetcpp(data, scale, out))
+            }
+            fn tq2_0(self, data: &[u8], out: &mut [f32], stream: bool) {
+                streaming_blocks!(@call stream, tq2_0(data, out))
+            }
+            fn tq1_0(self, data: &[u8], out: &mut [f32], stream: bool) {
+                streaming_blocks!(@call stream, tq1_0(data, out))
+            }
+            fn fill(self, out: &mut [f32], value: f32, stream: bool) {
+                streaming_blocks!(@call stream, fill(out, value))
+            }
+        }
+    };
+    (@call $stream:ident, $f:ident($($arg:expr),*)) => {
+        // SAFETY: the token exists only after `detect` saw on this CPU every feature `$f`
+        // enables (the macro's contract).
+        unsafe {
+            if $stream {
+                $f::<true>($($arg),*)
+            } else {
+                $f::<false>($($arg),*)
+            }
+        }
+    };
+}
 
 mod avx2;
 mod avx512;
 
-/// A SIMD kernel of this target, holding the proof that the CPU has it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Simd {
-    Avx2(avx2::Avx2),
-    Avx512(avx512::Avx512),
-}
-
-impl Simd {
-    /// The kernel of `kind`, if it is one of this target's and the CPU has it.
-    pub(crate) fn detect(kind: KernelKind) -> Option<Self> {
-        match kind {
-            KernelKind::Avx2 => avx2::Avx2::detect().map(Simd::Avx2),
-            KernelKind::Avx512 => avx512::Avx512::detect().map(Simd::Avx512),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn kind(self) -> KernelKind {
-        match self {
-            Simd::Avx2(_) => KernelKind::Avx2,
-            Simd::Avx512(_) => KernelKind::Avx512,
-        }
-    }
-
-    /// Dequantizes checked arguments (see `Kernel::dequantize`).
-    pub(crate) fn dequantize(
-        self,
-        format: TernaryFormat,
-        data: &[u8],
-        rows: usize,
-        cols: usize,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        match self {
-            Simd::Avx2(token) => run_blocks(token, format, data, rows, cols, scale, out),
-            Simd::Avx512(token) => run_blocks(token, format, data, rows, cols, scale, out),
-        }
-    }
-
-    /// `value` in every element, with the kernel's own stores (see `Kernel::fill`).
-    pub(crate) fn fill(self, out: &mut [f32], value: f32, stream: bool) {
-        match self {
-            Simd::Avx2(token) => token.fill(out, value, stream),
-            Simd::Avx512(token) => token.fill(out, value, stream),
-        }
-    }
-}
+simd_kernels!(Avx2(avx2::Avx2), Avx512(avx512::Avx512));
