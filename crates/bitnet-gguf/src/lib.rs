@@ -22,6 +22,7 @@
 
 mod cursor;
 mod error;
+mod finding;
 mod reader;
 mod types;
 mod validate;
@@ -29,7 +30,8 @@ mod value;
 mod write;
 
 pub use cursor::MAX_LEN;
-pub use error::{DataError, Finding, GgufError, GgufWarning, Location, Severity};
+pub use error::{DataError, GgufError, GgufWarning};
+pub use finding::{Finding, Location, Severity};
 pub use reader::{
     pad, Gguf, MetadataEntry, TensorInfo, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_TENSOR_NAME,
 };

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::error::{Finding, GgufError, GgufWarning};
+use crate::error::{GgufError, GgufWarning};
+use crate::finding::Finding;
 use crate::reader::{pad, Gguf, MAX_TENSOR_NAME};
 use crate::types::TypeInfo;
 

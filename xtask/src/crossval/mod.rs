@@ -5,7 +5,8 @@
 //! - `inputs.rs`: the files (by default fixtures, third-party files, synthetic models) and
 //!   their conversions to the formats the references read.
 //! - `ours.rs`: the project's own reading, in the references' JSON schema (`schema.rs`).
-//! - `compare.rs`: the comparison and the known differences; tested without the references.
+//! - `compare/`: the comparison, the known differences and the type tables; tested without the
+//!   references.
 //!
 //! This module runs the steps and prints the report; a mismatch makes the command fail.
 
