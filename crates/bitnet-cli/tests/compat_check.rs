@@ -54,7 +54,11 @@ fn fixtures_match_the_reference_builder() {
 
 #[test]
 fn third_party_files_pass() {
-    for name in ["gguf-py-written.gguf", "ggml-vocab-llama-spm.gguf"] {
+    for name in [
+        "gguf-py-written.gguf",
+        "gguf-py-tq1_0.gguf",
+        "ggml-vocab-llama-spm.gguf",
+    ] {
         let path = third_party(name);
         bin()
             .args(["compat-check", "--strict"])

@@ -53,6 +53,44 @@ fn tq2_0_matches_gguf_py_byte_for_byte() {
     }
 }
 
+/// Each TQ1_0 tensor of gguf-py's file, with every kernel, gives gguf-py's values (the
+/// `.f32le` file holds the three tensors' values in file order).
+#[test]
+fn tq1_0_matches_gguf_py_byte_for_byte() {
+    let expected = std::fs::read(third_party("gguf-py-tq1_0.f32le")).unwrap();
+    let tensors = [
+        ("t.tq1_0", 3072),
+        ("t.tq1_0.3d", 1024),
+        ("t.tq1_0.bytes", 16384),
+    ];
+    assert_eq!(
+        expected.len(),
+        tensors.iter().map(|(_, n)| n * 4).sum::<usize>()
+    );
+    for kernel in Kernel::available() {
+        let mut at = 0;
+        for (tensor, n) in tensors {
+            let out = bin()
+                .env("BITNET_KERNEL", kernel.name())
+                .args([
+                    "dequant",
+                    "--format",
+                    "f32le",
+                    "testdata/third-party/gguf-py-tq1_0.gguf",
+                    tensor,
+                ])
+                .assert()
+                .code(0);
+            assert!(
+                out.get_output().stdout == expected[at..at + n * 4],
+                "kernel {} {tensor} differs from gguf-py",
+                kernel.name()
+            );
+            at += n * 4;
+        }
+    }
+}
+
 #[test]
 fn every_supported_type_matches_the_library() {
     let third = std::fs::read(third_party("gguf-py-written.gguf")).unwrap();

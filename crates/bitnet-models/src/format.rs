@@ -3,9 +3,9 @@
 //!
 //! This module owns the numbers — elements and bytes per block, where each element's code sits
 //! ([`code_position`]: a 2-bit field, or for TQ1_0 a base-3 digit of a byte), bytes per row and
-//! per tensor — and nothing else: no decoding, no I/O, and no import from the
-//! rest of the crate (every other module builds on it). Every size is computed with checked
-//! arithmetic so a hostile shape turns into `None` instead of a wrapped number.
+//! per tensor — and nothing else: no decoding, no I/O, and no import from the rest of the crate
+//! (every other module builds on it). Every size is computed with checked arithmetic so a
+//! hostile shape turns into `None` instead of a wrapped number.
 
 use core::fmt;
 
