@@ -377,3 +377,210 @@ pub fn malformed() -> Vec<(&'static str, Vec<u8>, &'static str)> {
 
     cases
 }
+
+// ---- `convert` and `diff`: a small `bitnet-b1.58` model in any ternary format ----
+
+/// The embedding length of [`mini`] models: the columns of `blk.0.attn_q.weight` and
+/// `blk.0.attn_norm.weight`.
+pub const MINI_EMBD: usize = 256;
+
+/// One ternary weight of a [`mini`] model: `rows × cols` weights (−1, 0, +1, row-major) whose
+/// values are `w × scale`.
+#[derive(Debug, Clone)]
+pub struct MiniWeight {
+    pub name: &'static str,
+    pub cols: usize,
+    pub rows: usize,
+    pub weights: Vec<i8>,
+    /// The tensor scale: every value is `w × scale`.
+    pub scale: f32,
+    /// In TQ sources: the block scale `d` of every block (the `.scale` sibling then holds
+    /// `scale / d`, exactly).
+    pub tq_d: f32,
+}
+
+impl MiniWeight {
+    /// A weight of `rows × cols` weights, drawn from a generator seeded by the shape.
+    pub fn new(name: &'static str, cols: usize, rows: usize, scale: f32, tq_d: f32) -> Self {
+        let mut rng = bitnet_testkit::rng::SplitMix64::new(cols as u64 * 1000 + rows as u64);
+        let weights = (0..rows * cols)
+            .map(|_| (rng.next_u64() % 3) as i8 - 1)
+            .collect();
+        Self {
+            name,
+            cols,
+            rows,
+            weights,
+            scale,
+            tq_d,
+        }
+    }
+
+    /// The values the weight must decode to, computed here: `w × scale`, one f32
+    /// multiplication each.
+    pub fn expected(&self) -> Vec<f32> {
+        self.weights
+            .iter()
+            .map(|&w| f32::from(w) * self.scale)
+            .collect()
+    }
+
+    /// The `.scale` sibling's name.
+    pub fn sibling(&self) -> String {
+        format!("{}.scale", self.name.strip_suffix(".weight").unwrap())
+    }
+
+    /// The stored bytes in `format`, and the `.scale` sibling's value where the source has one
+    /// (QK256 and the TQ formats): QK256 `s` in the sibling; BitNet32F16 `d = s` in every block;
+    /// bitnetcpp `s` in the tail; TQ `d = tq_d` in every block and `s / d` in the sibling.
+    pub fn stored(&self, format: bitnet_models::TernaryFormat) -> (Vec<u8>, Option<f32>) {
+        use bitnet_models::TernaryFormat as F;
+        let (w, rows, cols) = (&self.weights[..], self.rows, self.cols);
+        let blocks = |elems: usize| rows * cols.div_ceil(elems);
+        match format {
+            F::Qk256 => (
+                bitnet_models::pack_qk256(w, rows, cols).unwrap(),
+                Some(self.scale),
+            ),
+            F::BitNet32F16 => {
+                let d = f16::from_f32(self.scale);
+                assert_eq!(d.to_f32(), self.scale, "not an f16");
+                let data =
+                    bitnet_models::pack_bitnet32f16(w, rows, cols, &vec![d; blocks(32)]).unwrap();
+                (data, None)
+            }
+            F::BitnetCpp => (
+                bitnet_models::pack_bitnetcpp(w, rows, cols, self.scale).unwrap(),
+                None,
+            ),
+            F::Tq2_0 | F::Tq1_0 => {
+                let d = f16::from_f32(self.tq_d);
+                assert_eq!(d.to_f32(), self.tq_d, "not an f16");
+                let post = self.scale / self.tq_d;
+                assert_eq!(post * self.tq_d, self.scale, "not exact");
+                let ds = vec![d; blocks(256)];
+                let data = if format == F::Tq2_0 {
+                    bitnet_models::pack_tq2_0(w, rows, cols, &ds)
+                } else {
+                    bitnet_models::pack_tq1_0(w, rows, cols, &ds)
+                };
+                (data.unwrap(), Some(post))
+            }
+        }
+    }
+}
+
+/// The ggml type id of a ternary format.
+pub fn ggml_type_of(format: bitnet_models::TernaryFormat) -> u32 {
+    use bitnet_models::TernaryFormat as F;
+    match format {
+        F::Qk256 | F::BitNet32F16 | F::BitnetCpp => ggml_type::I2_S,
+        F::Tq2_0 => ggml_type::TQ2_0,
+        F::Tq1_0 => ggml_type::TQ1_0,
+    }
+}
+
+/// The ternary weights of the standard mini model: three tensors, rows of 256, 768 and 512
+/// columns, scales 0.5, −0.75 and 1.25 (as TQ: `d` 1.0, 0.5 and −0.625 with siblings 0.5,
+/// −1.5 and −2.0).
+pub fn mini_weights() -> Vec<MiniWeight> {
+    vec![
+        MiniWeight::new("blk.0.attn_q.weight", MINI_EMBD, 64, 0.5, 1.0),
+        MiniWeight::new("blk.0.ffn_down.weight", 768, 32, -0.75, 0.5),
+        MiniWeight::new("blk.0.ffn_up.weight", 512, 16, 1.25, -0.625),
+    ]
+}
+
+/// The F16 `token_embd.weight` (`MINI_EMBD × 4`) and F32 `blk.0.attn_norm.weight` of mini
+/// models, as stored.
+pub fn mini_plain_tensors() -> [(&'static str, Vec<u64>, u32, Vec<u8>); 2] {
+    let embd: Vec<u8> = (0..MINI_EMBD * 4)
+        .flat_map(|i| f16::from_f32((i % 97) as f32 / 16.0 - 3.0).to_le_bytes())
+        .collect();
+    let norm: Vec<f32> = (0..MINI_EMBD).map(|i| 1.0 + i as f32 / 512.0).collect();
+    [
+        (
+            "token_embd.weight",
+            vec![MINI_EMBD as u64, 4],
+            ggml_type::F16,
+            embd,
+        ),
+        (
+            "blk.0.attn_norm.weight",
+            vec![MINI_EMBD as u64],
+            ggml_type::F32,
+            f32_bytes(&norm),
+        ),
+    ]
+}
+
+/// A valid `bitnet-b1.58` model: [`bitnet_keys`], the [`mini_plain_tensors`], then every weight
+/// of `weights` stored in `format` ([`MiniWeight::stored`]), each followed by its `.scale`
+/// sibling where the format has one.
+pub fn mini_with(format: bitnet_models::TernaryFormat, weights: &[MiniWeight]) -> Vec<u8> {
+    let mut b = GgufBuilder::new();
+    bitnet_keys(&mut b, MINI_EMBD as u64);
+    for (name, ne, ty, data) in mini_plain_tensors() {
+        b.tensor(name, &ne, ty, data);
+    }
+    for w in weights {
+        let (data, sibling) = w.stored(format);
+        b.tensor(
+            w.name,
+            &[w.cols as u64, w.rows as u64],
+            ggml_type_of(format),
+            data,
+        );
+        if let Some(s) = sibling {
+            b.tensor(w.sibling(), &[1], ggml_type::F32, f32_bytes(&[s]));
+        }
+    }
+    b.build().unwrap()
+}
+
+/// The standard mini model ([`mini_weights`]) in `format`.
+pub fn mini(format: bitnet_models::TernaryFormat) -> Vec<u8> {
+    mini_with(format, &mini_weights())
+}
+
+/// The names in `dir`, sorted (temporary files included).
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Tensor `name` of the GGUF file `bytes` decoded by the library with every kernel this CPU
+/// has (which must agree), scales applied.
+pub fn decoded(bytes: &[u8], name: &str) -> Vec<f32> {
+    let model = bitnet_models::Model::parse(bytes).unwrap();
+    let i = model.index_of(name).unwrap();
+    let scalar = model.decode(i, bitnet_models::Kernel::scalar()).unwrap();
+    for kernel in bitnet_models::Kernel::available() {
+        let got = model.decode(i, kernel).unwrap();
+        assert!(
+            bits(&got) == bits(&scalar),
+            "{name}: kernel {} differs from scalar",
+            kernel.name()
+        );
+    }
+    scalar
+}
+
+/// The bit patterns of `values`, to compare `f32`s exactly (−0.0 ≠ 0.0, NaN = NaN).
+pub fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+/// The stored bytes of tensor `name` of `bytes`: for a ternary tensor, as its format sizes it
+/// (the bitnetcpp tail included), else as its type does.
+pub fn stored_bytes<'a>(bytes: &'a [u8], name: &str) -> &'a [u8] {
+    let model = bitnet_models::Model::parse(bytes).unwrap();
+    let i = model.index_of(name).unwrap();
+    let size = model.byte_size(i).unwrap() as usize;
+    let start = model.gguf().tensor_start(i).unwrap() as usize;
+    &bytes[start..start + size]
+}
