@@ -163,16 +163,13 @@ fn same_value(a: &MetadataValue, b: &MetadataValue) -> bool {
     }
 }
 
-/// Which tensors are the `.scale` sibling of a ternary weight of `model`.
+/// Which tensors are the `.scale` sibling a ternary weight of `model` uses
+/// ([`Model::used_scale_sibling`]): compared as part of that weight.
 fn siblings(model: &Model<'_>) -> Vec<bool> {
     let n = model.gguf().tensors().len();
     let mut out = vec![false; n];
-    for i in 0..n {
-        if matches!(model.ternary_format(i), Ok(Some(_))) {
-            if let Some((s, _)) = model.scale_sibling(i) {
-                out[s] = true;
-            }
-        }
+    for s in (0..n).filter_map(|i| model.used_scale_sibling(i)) {
+        out[s] = true;
     }
     out
 }

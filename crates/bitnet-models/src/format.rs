@@ -65,6 +65,18 @@ impl From<Flavor> for TernaryFormat {
     }
 }
 
+impl TernaryFormat {
+    /// The I2_S flavor this format is, `None` for the TQ formats.
+    pub const fn flavor(self) -> Option<Flavor> {
+        match self {
+            TernaryFormat::Qk256 => Some(Flavor::Qk256),
+            TernaryFormat::BitNet32F16 => Some(Flavor::BitNet32F16),
+            TernaryFormat::BitnetCpp => Some(Flavor::BitnetCpp),
+            TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => None,
+        }
+    }
+}
+
 /// Bytes after a bitnetcpp tensor's codes: the f32 scale, then 28 bytes bitnet.cpp leaves
 /// uninitialised (for alignment).
 pub const BITNETCPP_TAIL: usize = 32;

@@ -3,7 +3,7 @@
 //! tensors, metadata and summary; where `.scale` siblings appear and go; special scales; every
 //! refusal as a typed error.
 
-use bitnet_gguf::{ggml_type, GgufBuilder, MetadataValue, TensorSpec};
+use bitnet_gguf::{ggml_type, Gguf, GgufBuilder, MetadataValue, TensorSpec};
 use bitnet_models::convert::{ConvertError, Options, Plan, Summary};
 use bitnet_models::diff::{diff, Outcome};
 use bitnet_models::{Kernel, Model, TernaryFormat};
@@ -550,6 +550,52 @@ fn the_alignment_is_kept() {
                     "{source} -> {target}"
                 );
             }
+        }
+    }
+}
+
+/// A `.scale` tensor beside a weight that ignores it (bitnetcpp, BitNet32F16) is the user's data,
+/// not a scale: it is copied to targets that write no sibling, and a target that would write one
+/// under that name refuses rather than replace it. `diff` compares it as a tensor.
+#[test]
+fn an_ignored_sibling_is_kept_or_refused() {
+    let w0 = w("blk.0.attn_q.weight", 256, 4, 0.5, 1.0);
+    // Not even a valid scale: an F32 [4], which a reader of the bitnetcpp weight never looks at.
+    let stray = f32_bytes(&[9.0, 8.0, 7.0, 6.0]);
+    for source in [BitnetCpp, BitNet32F16] {
+        let mut b = GgufBuilder::new();
+        b.kv("general.architecture", "test");
+        add(&mut b, source, &w0);
+        b.tensor(&w0.sibling(), &[4], ggml_type::F32, stray.clone());
+        let input = b.build().unwrap();
+        // Targets that ignore it too.
+        for target in [BitnetCpp, BitNet32F16] {
+            let (out, summary, _) = convert(&input, &options(target)).unwrap();
+            assert_eq!(summary.scales_dropped, 0, "{source} -> {target}");
+            assert_eq!(summary.copied, 1, "{source} -> {target}");
+            let g = Gguf::parse(&out).unwrap();
+            let (i, t) = g.tensor(&w0.sibling()).expect("the stray tensor is kept");
+            assert_eq!(t.ne(), &[4]);
+            assert_eq!(g.tensor_data(i).unwrap(), &stray[..]);
+            assert!(decoded(&out, w0.name) == w0.expected());
+            let (a, b) = (Model::parse(&input).unwrap(), Model::parse(&out).unwrap());
+            let d = diff(&a, &b, Kernel::scalar()).unwrap();
+            assert!(d.tensors_equal(), "{source} -> {target}");
+            // Compared as a tensor of its own.
+            assert!(
+                d.shared.iter().any(|t| t.name == w0.sibling()),
+                "{source} -> {target}"
+            );
+        }
+        // Targets that would read it as the weight's scale.
+        for target in [Qk256, Tq2_0, Tq1_0] {
+            let (tensor, reason) = refusal(&input, target);
+            assert_eq!(tensor, w0.name);
+            assert!(
+                reason.contains("blk.0.attn_q.scale") && reason.contains("ignores"),
+                "{source} -> {target}: {reason}"
+            );
+            assert!(reason.contains("as the weight's scale"), "{reason}");
         }
     }
 }

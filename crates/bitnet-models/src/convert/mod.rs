@@ -16,6 +16,7 @@ use std::io::Write;
 
 use bitnet_gguf::{ggml_type, GgufWriter, MetadataValue, TensorSpec, WriteError};
 
+use crate::detect::detect_flavor;
 use crate::format::TernaryFormat;
 use crate::kernels::Kernel;
 use crate::model::{scale_sibling_name, Model, ModelError, TernaryTensor};
@@ -129,8 +130,9 @@ impl<'m, 'a> Plan<'m, 'a> {
         let mut items = Vec::new();
         let mut specs = Vec::new();
         for index in 0..gguf.tensors().len() {
+            // Resolve every ternary tensor first: one that cannot be read refuses the plan.
             if model.ternary(index)?.is_some() {
-                if let Some((si, _)) = model.scale_sibling(index) {
+                if let Some(si) = model.used_scale_sibling(index) {
                     sibling_of[si] = true;
                 }
             }
@@ -174,7 +176,13 @@ impl<'m, 'a> Plan<'m, 'a> {
                     report.reserved_codes
                 )));
             }
-            let had_sibling = model.scale_sibling(index).is_some();
+            let had_sibling = model.used_scale_sibling(index).is_some();
+            // A sibling the source ignores (beside BitNet32F16 or bitnetcpp) is copied as it
+            // is, unless the target would read it as the weight's scale.
+            let ignored_sibling = model
+                .scale_sibling(index)
+                .filter(|_| !had_sibling)
+                .map(|(_, s)| s.name);
             let scales = target_scales(
                 &source_scales(&tensor),
                 target,
@@ -194,6 +202,17 @@ impl<'m, 'a> Plan<'m, 'a> {
             });
             let sibling = scales.sibling;
             items.push(Item::Convert { index, scales });
+            let target_reads_sibling = matches!(
+                target,
+                TernaryFormat::Qk256 | TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0
+            );
+            if let Some(name) = ignored_sibling.filter(|_| target_reads_sibling) {
+                return Err(not_exact(format!(
+                    "{target} reads a tensor {name} as the weight's scale, and the input has one \
+                     that its {} weight ignores: rename or remove it first",
+                    tensor.format
+                )));
+            }
             if let Some(value) = sibling {
                 let name = scale_sibling_name(t.name).ok_or_else(|| {
                     not_exact(format!(
@@ -210,6 +229,7 @@ impl<'m, 'a> Plan<'m, 'a> {
                 items.push(Item::Scale { value });
             }
         }
+        readable_as_target(&specs, target, gguf.alignment())?;
         Ok(Self {
             model,
             target,
@@ -311,10 +331,48 @@ impl<'m, 'a> Plan<'m, 'a> {
         let kept: std::collections::HashSet<&str> =
             self.specs.iter().map(|s| s.name.as_str()).collect();
         (0..gguf.tensors().len())
-            .filter(|&i| matches!(self.model.ternary(i), Ok(Some(_))))
-            .filter_map(|i| self.model.scale_sibling(i))
-            .filter(|(_, s)| !kept.contains(s.name))
+            .filter_map(|i| self.model.used_scale_sibling(i))
+            .filter(|&s| !kept.contains(gguf.tensors()[s].name))
             .count()
+    }
+}
+
+/// Refuses an I2_S output whose flavor a reader could not tell. The output's I2_S tensors are
+/// all `target`, each `pad(size, alignment)` bytes apart (the writer pads every tensor), so its
+/// flavor is decided (docs/formats.md) when at least one of them fits `target` alone; when
+/// every one also fits another flavor (small shapes: 512 × 1 is 160 bytes as BitNet32F16 and as
+/// bitnetcpp), nothing in the file says which, and the output would not read back.
+fn readable_as_target(
+    specs: &[TensorSpec],
+    target: TernaryFormat,
+    alignment: u64,
+) -> Result<(), ConvertError> {
+    let Some(flavor) = target.flavor() else {
+        return Ok(());
+    };
+    let mut undecided = None;
+    for spec in specs.iter().filter(|s| s.ggml_type == ggml_type::I2_S) {
+        let (cols, rows) = (
+            spec.ne.first().copied().unwrap_or(1),
+            spec.ne.iter().skip(1).product(),
+        );
+        let available = bitnet_gguf::pad(spec.size, alignment).unwrap_or(spec.size);
+        match detect_flavor(rows, cols, available, alignment) {
+            Ok(found) if found == flavor => return Ok(()),
+            _ => undecided = undecided.or(Some(spec)),
+        }
+    }
+    match undecided {
+        None => Ok(()),
+        Some(spec) => Err(ConvertError::NotExact {
+            tensor: spec.name.clone(),
+            target,
+            reason: format!(
+                "its {} bytes would also fit another i2_s flavor, and no tensor of the output \
+                 fits {target} alone, so a reader could not tell its flavor",
+                spec.size
+            ),
+        }),
     }
 }
 

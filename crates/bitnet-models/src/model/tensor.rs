@@ -195,6 +195,19 @@ impl<'a> Model<'a> {
         self.gguf().tensor(&name)
     }
 
+    /// The index of the `.scale` sibling whose value is part of tensor `index`'s values: that of
+    /// a QK256 (the scale), TQ2_0 or TQ1_0 (a second factor) weight. `None` for other tensors,
+    /// and for the sibling of a BitNet32F16 or bitnetcpp weight, which carries its own scales
+    /// and ignores it (`scale-ignored`): that sibling is a tensor like any other.
+    pub fn used_scale_sibling(&self, index: usize) -> Option<usize> {
+        match self.ternary_format(index) {
+            Ok(Some(TernaryFormat::Qk256 | TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0)) => {
+                self.scale_sibling(index).map(|(i, _)| i)
+            }
+            _ => None,
+        }
+    }
+
     /// The QK256 scale of tensor `index`: its `<base>.scale` sibling (F32, shape `[1]`, finite),
     /// or 1.0 when there is none.
     pub fn qk256_scale(&self, index: usize) -> Result<f32, ModelError> {
