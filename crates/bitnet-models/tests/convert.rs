@@ -566,7 +566,7 @@ fn an_ignored_sibling_is_kept_or_refused() {
         let mut b = GgufBuilder::new();
         b.kv("general.architecture", "test");
         add(&mut b, source, &w0);
-        b.tensor(&w0.sibling(), &[4], ggml_type::F32, stray.clone());
+        b.tensor(w0.sibling(), &[4], ggml_type::F32, stray.clone());
         let input = b.build().unwrap();
         // Targets that ignore it too.
         for target in [BitnetCpp, BitNet32F16] {
