@@ -29,56 +29,21 @@ fn dequant_f32le(dir: &Path, file: &str, tensor: &str) -> Vec<u8> {
         .clone()
 }
 
-#[test]
-fn tq2_0_matches_gguf_py_byte_for_byte() {
-    let expected = std::fs::read(third_party("gguf-py-written.tq2_0.f32le")).unwrap();
-    assert_eq!(expected.len(), 2048 * 4);
-    for kernel in Kernel::available() {
-        let out = bin()
-            .env("BITNET_KERNEL", kernel.name())
-            .args([
-                "dequant",
-                "--format",
-                "f32le",
-                "testdata/third-party/gguf-py-written.gguf",
-                "t.tq2_0",
-            ])
-            .assert()
-            .code(0);
-        assert!(
-            out.get_output().stdout == expected,
-            "kernel {} differs from gguf-py",
-            kernel.name()
-        );
-    }
-}
-
-/// Each TQ1_0 tensor of gguf-py's file, with every kernel, gives gguf-py's values (the
-/// `.f32le` file holds the three tensors' values in file order).
-#[test]
-fn tq1_0_matches_gguf_py_byte_for_byte() {
-    let expected = std::fs::read(third_party("gguf-py-tq1_0.f32le")).unwrap();
-    let tensors = [
-        ("t.tq1_0", 3072),
-        ("t.tq1_0.3d", 1024),
-        ("t.tq1_0.bytes", 16384),
-    ];
+/// Every kernel's `dequant --format f32le` of each of `tensors` of the third-party `file` is
+/// gguf-py's values byte for byte: `expected` holds them for the tensors in order (`n` each).
+fn matches_gguf_py(file: &str, tensors: &[(&str, usize)], expected: &str) {
+    let expected = std::fs::read(third_party(expected)).unwrap();
     assert_eq!(
         expected.len(),
         tensors.iter().map(|(_, n)| n * 4).sum::<usize>()
     );
+    let path = format!("testdata/third-party/{file}");
     for kernel in Kernel::available() {
         let mut at = 0;
-        for (tensor, n) in tensors {
+        for &(tensor, n) in tensors {
             let out = bin()
                 .env("BITNET_KERNEL", kernel.name())
-                .args([
-                    "dequant",
-                    "--format",
-                    "f32le",
-                    "testdata/third-party/gguf-py-tq1_0.gguf",
-                    tensor,
-                ])
+                .args(["dequant", "--format", "f32le", &path, tensor])
                 .assert()
                 .code(0);
             assert!(
@@ -89,6 +54,30 @@ fn tq1_0_matches_gguf_py_byte_for_byte() {
             at += n * 4;
         }
     }
+}
+
+#[test]
+fn tq2_0_matches_gguf_py_byte_for_byte() {
+    matches_gguf_py(
+        "gguf-py-written.gguf",
+        &[("t.tq2_0", 2048)],
+        "gguf-py-written.tq2_0.f32le",
+    );
+}
+
+/// Each TQ1_0 tensor of gguf-py's file, with every kernel, gives gguf-py's values (the
+/// `.f32le` file holds the three tensors' values in file order).
+#[test]
+fn tq1_0_matches_gguf_py_byte_for_byte() {
+    matches_gguf_py(
+        "gguf-py-tq1_0.gguf",
+        &[
+            ("t.tq1_0", 3072),
+            ("t.tq1_0.3d", 1024),
+            ("t.tq1_0.bytes", 16384),
+        ],
+        "gguf-py-tq1_0.f32le",
+    );
 }
 
 #[test]
@@ -216,15 +205,6 @@ fn non_finite_values_are_null_in_json() {
         );
 }
 
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn out_is_written_atomically() {
     let dir = tempfile::tempdir().unwrap();
@@ -240,7 +220,7 @@ fn out_is_written_atomically() {
         .code(0)
         .stdout("");
     assert_eq!(std::fs::read(dir.path().join("v.f32le")).unwrap(), expected);
-    assert_eq!(entries(dir.path()), ["v.f32le"]);
+    assert_eq!(listing(dir.path()), ["v.f32le"]);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -291,7 +271,7 @@ fn out_is_written_atomically() {
         .code(1)
         .stderr(predicates::str::contains("[data-out-of-bounds]"));
     assert_eq!(std::fs::read(dir.path().join("v.f32le")).unwrap(), expected);
-    assert_eq!(entries(dir.path()), ["bad.gguf", "v.f32le", "v.json"]);
+    assert_eq!(listing(dir.path()), ["bad.gguf", "v.f32le", "v.json"]);
 
     // A target that is a directory: the rename fails, the temporary file is removed.
     std::fs::create_dir(dir.path().join("d")).unwrap();
@@ -303,7 +283,7 @@ fn out_is_written_atomically() {
         .assert()
         .code(2);
     assert!(stderr(out.get_output()).starts_with("error: d: cannot rename"));
-    assert_eq!(entries(dir.path()), ["bad.gguf", "d", "v.f32le", "v.json"]);
+    assert_eq!(listing(dir.path()), ["bad.gguf", "d", "v.f32le", "v.json"]);
 
     // A directory that does not exist.
     bin_in(dir.path())

@@ -25,10 +25,7 @@ struct W {
 }
 
 fn w(name: &'static str, cols: usize, rows: usize, scale: f32, tq_d: f32) -> W {
-    let mut rng = SplitMix64::new((cols * 31 + rows) as u64);
-    let weights = (0..rows * cols)
-        .map(|_| (rng.next_u64() % 3) as i8 - 1)
-        .collect();
+    let weights = SplitMix64::new((cols * 31 + rows) as u64).ternary(rows * cols);
     W {
         name,
         cols,

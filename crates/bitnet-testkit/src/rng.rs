@@ -23,6 +23,11 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// `n` ternary weights (−1, 0 or +1): each the next output modulo 3, minus 1.
+    pub fn ternary(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| (self.next_u64() % 3) as i8 - 1).collect()
+    }
+
     /// `n` bytes: the low byte of each of the next `n` outputs.
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next_u64() as u8).collect()
@@ -43,6 +48,19 @@ mod tests {
         let mut r = SplitMix64::new(1_234_567);
         assert_eq!(r.next_u64(), 6_457_827_717_110_365_317);
         assert_eq!(r.next_u64(), 3_203_168_211_198_807_973);
+    }
+
+    #[test]
+    fn ternary_is_each_output_modulo_3_minus_1() {
+        let outputs: Vec<u64> = {
+            let mut r = SplitMix64::new(9);
+            (0..64).map(|_| r.next_u64()).collect()
+        };
+        let weights = SplitMix64::new(9).ternary(64);
+        for (w, o) in weights.iter().zip(&outputs) {
+            assert_eq!(i64::from(*w), (o % 3) as i64 - 1);
+        }
+        assert!([-1, 0, 1].iter().all(|v| weights.contains(v)));
     }
 
     #[test]

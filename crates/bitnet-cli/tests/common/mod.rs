@@ -402,10 +402,8 @@ pub struct MiniWeight {
 impl MiniWeight {
     /// A weight of `rows × cols` weights, drawn from a generator seeded by the shape.
     pub fn new(name: &'static str, cols: usize, rows: usize, scale: f32, tq_d: f32) -> Self {
-        let mut rng = bitnet_testkit::rng::SplitMix64::new(cols as u64 * 1000 + rows as u64);
-        let weights = (0..rows * cols)
-            .map(|_| (rng.next_u64() % 3) as i8 - 1)
-            .collect();
+        let seed = cols as u64 * 1000 + rows as u64;
+        let weights = bitnet_testkit::rng::SplitMix64::new(seed).ternary(rows * cols);
         Self {
             name,
             cols,
