@@ -57,32 +57,15 @@ pub fn malformed() -> Vec<(String, Vec<u8>)> {
     add("counts-2e40", r.fill(n, 0).done());
     add(
         "string-2e30",
-        Raw::header(3, 0, 1)
-            .str(b"k")
-            .u32(8)
-            .u64(1 << 30)
-            .fill(150, b'x')
-            .done(),
+        Raw::one_string(1 << 30).fill(150, b'x').done(),
     );
     add(
         "string-array-2e30",
-        Raw::header(3, 0, 1)
-            .str(b"k")
-            .u32(9)
-            .u32(8)
-            .u64(1 << 30)
-            .fill(150, 0)
-            .done(),
+        Raw::one_array(8, 1 << 30).fill(150, 0).done(),
     );
     add(
         "u8-array-2e30",
-        Raw::header(3, 0, 1)
-            .str(b"k")
-            .u32(9)
-            .u32(0)
-            .u64(1 << 30)
-            .fill(150, 7)
-            .done(),
+        Raw::one_array(0, 1 << 30).fill(150, 7).done(),
     );
     add(
         "nested-array",

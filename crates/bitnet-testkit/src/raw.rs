@@ -22,6 +22,22 @@ impl Raw {
         r
     }
 
+    /// A version 3 header with one metadata entry, key `k`, an ARRAY of `count` elements of
+    /// value type `elem_type`; the elements are for the caller to add.
+    pub fn one_array(elem_type: u32, count: u64) -> Self {
+        let mut r = Raw::header(3, 0, 1);
+        r.str(b"k").u32(9).u32(elem_type).u64(count);
+        r
+    }
+
+    /// A version 3 header with one metadata entry, key `k`, a STRING of declared length `len`;
+    /// its bytes are for the caller to add.
+    pub fn one_string(len: u64) -> Self {
+        let mut r = Raw::header(3, 0, 1);
+        r.str(b"k").u32(8).u64(len);
+        r
+    }
+
     /// A `u32`, little-endian.
     pub fn u32(&mut self, v: u32) -> &mut Self {
         self.bytes(&v.to_le_bytes())
