@@ -478,3 +478,36 @@ fn a_non_finite_bitnetcpp_scale_is_an_error_at_the_tail() {
         assert_eq!(v["valid"], false);
     }
 }
+
+/// A Q2_0 tensor (ggml type 42: 64 elements in 18 bytes), which the type table sizes but the
+/// project does not decode, is a valid tensor: compat-check passes the file, inspect names it.
+#[test]
+fn a_q2_0_file_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two rows of 128 elements: 2 × 2 blocks of 18 bytes.
+    let bytes = container(&[("q", &[128, 2], 42, vec![0x11; 72])]);
+    write(dir.path(), "q.gguf", &bytes);
+    for args in [
+        &["compat-check", "q.gguf"][..],
+        &["compat-check", "--strict", "q.gguf"],
+    ] {
+        let out = run_in(dir.path(), args, 0);
+        assert_eq!(stdout(&out), "q.gguf: OK\n");
+    }
+    let out = run_in(dir.path(), &["inspect", "--json", "q.gguf"], 0);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tensors"][0]["type_name"], "Q2_0");
+    assert_eq!(v["tensors"][0]["bytes"], 72);
+    // 130 columns are not whole blocks of 64 (the writer refuses them: patch ne[0]; before the
+    // offset field come ne[0] and ne[1], 8 bytes each, then the type, 4 bytes).
+    let mut bytes = bytes;
+    let ne0 = tensor_offset_field(&bytes, "q") - 4 - 16;
+    bytes[ne0..ne0 + 8].copy_from_slice(&130u64.to_le_bytes());
+    write(dir.path(), "bad.gguf", &bytes);
+    let out = run_in(dir.path(), &["compat-check", "bad.gguf"], 1);
+    assert!(
+        stdout(&out).contains("[not-block-multiple]"),
+        "{}",
+        stdout(&out)
+    );
+}
