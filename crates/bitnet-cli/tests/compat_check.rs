@@ -181,13 +181,42 @@ fn io_errors_exit_2() {
 
 #[test]
 fn usage_errors_exit_2() {
-    bin().arg("compat-check").assert().code(2);
-    bin().arg("no-such-command").assert().code(2);
-    bin()
-        .args(["compat-check", "--bogus", "x"])
-        .assert()
-        .code(2);
-    bin().arg("--help").assert().code(0);
+    // clap's usage errors: on stderr, naming what is wrong, nothing on stdout.
+    for (args, first_line) in [
+        (
+            &["compat-check"][..],
+            "error: the following required arguments were not provided:",
+        ),
+        (
+            &["no-such-command"],
+            "error: unrecognized subcommand 'no-such-command'",
+        ),
+        (
+            &["compat-check", "--bogus", "x"],
+            "error: unexpected argument '--bogus' found",
+        ),
+    ] {
+        let out = bin().args(args).assert().code(2).stdout("");
+        let err = stderr(out.get_output());
+        assert_eq!(err.lines().next(), Some(first_line), "{args:?}: {err}");
+        assert!(err.contains("Usage: bitnet-cli "), "{args:?}: {err}");
+    }
+    // Help: on stdout, every command and the exit statuses (docs/cli.md).
+    let out = bin().arg("--help").assert().code(0).stderr("");
+    let help = stdout(out.get_output());
+    assert!(help.contains("Usage: bitnet-cli <COMMAND>"), "{help}");
+    for command in ["compat-check", "inspect", "dequant", "convert", "diff"] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(command)),
+            "{command}: {help}"
+        );
+    }
+    assert!(
+        help.contains(
+            "Exit status: 0 success, 1 invalid file (or strict-mode failure), 2 usage or I/O error."
+        ),
+        "{help}"
+    );
 }
 
 #[test]
@@ -220,18 +249,27 @@ fn strict_turns_warnings_into_errors() {
     t.gguf: 1 error, 0 warnings
       error[trailing-bytes] byte 352: 7 unexpected bytes after the last tensor, from byte 352
     "#);
+    // The environment variable does what --strict does; "0" leaves the warning a warning.
+    let strict = stdout(&out);
     for value in ["1", "true", "YES", "On"] {
         bin_in(dir.path())
             .env("BITNET_STRICT_MODE", value)
             .args(["compat-check", "t.gguf"])
             .assert()
-            .code(1);
+            .code(1)
+            .stdout(strict.clone())
+            .stderr("");
     }
     bin_in(dir.path())
         .env("BITNET_STRICT_MODE", "0")
         .args(["compat-check", "t.gguf"])
         .assert()
-        .code(0);
+        .code(0)
+        .stdout(
+            "t.gguf: 0 errors, 1 warning\n  warning[trailing-bytes] byte 352: 7 unexpected bytes \
+             after the last tensor, from byte 352\n",
+        )
+        .stderr("");
     bin_in(dir.path())
         .env("BITNET_STRICT_MODE", "sometimes")
         .args(["compat-check", "t.gguf"])
@@ -279,7 +317,9 @@ fn kernel_env_is_checked() {
         .arg("compat-check")
         .arg(&path)
         .assert()
-        .code(0);
+        .code(0)
+        .stdout(format!("{}: OK\n", path.display()))
+        .stderr("");
     bin()
         .env("BITNET_KERNEL", "turbo")
         .arg("compat-check")

@@ -224,25 +224,42 @@ fn out_is_written_atomically() {
         .arg(&src)
         .arg("t.f16")
         .assert()
-        .code(0);
+        .code(0)
+        .stdout("")
+        .stderr("");
     let v: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("v.json")).unwrap()).unwrap();
     assert_eq!(v["values"].as_array().unwrap().len(), 34);
 
     // Errors never create or clobber the target, and leave no temporary file.
-    for (tensor, code) in [("nope", 2), ("t.q8_0", 2)] {
+    let src_name = src.display().to_string();
+    for (tensor, message) in [
+        (
+            "nope",
+            "no tensor named \"nope\" (the file has 4 tensor(s): \"t.f32\", \"t.f16\", \"t.q8_0\", \"t.tq2_0\")",
+        ),
+        (
+            "t.q8_0",
+            "tensor \"t.q8_0\" has type Q8_0; dequant supports F32, F16, I2_S, TQ1_0 and TQ2_0 [unsupported-type]",
+        ),
+    ] {
+        let error = format!("error: {src_name}: {message}\n");
         bin_in(dir.path())
             .args(["dequant", "--format", "f32le", "--out", "v.f32le"])
             .arg(&src)
             .arg(tensor)
             .assert()
-            .code(code);
+            .code(2)
+            .stdout("")
+            .stderr(error.clone());
         bin_in(dir.path())
             .args(["dequant", "--out", "new.bin"])
             .arg(&src)
             .arg(tensor)
             .assert()
-            .code(code);
+            .code(2)
+            .stdout("")
+            .stderr(error);
     }
     let mut bad = std::fs::read(&src).unwrap();
     bad.truncate(1000); // the data of every tensor is gone
@@ -299,7 +316,12 @@ fn suspicious_ternary_data_warns_and_fails_in_strict_mode() {
         .env("BITNET_STRICT_MODE", "1")
         .args(["dequant", "--out", "o.bin", "r.gguf", "w.weight"])
         .assert()
-        .code(1);
+        .code(1)
+        .stdout("")
+        .stderr(format!(
+            "{}error: r.gguf: 1 warning(s) for tensor \"w.weight\" under BITNET_STRICT_MODE; nothing written\n",
+            stderr(&out)
+        ));
     assert!(!dir.path().join("o.bin").exists());
 }
 
@@ -316,7 +338,9 @@ fn errors_and_exit_statuses() {
     bin_in(dir.path())
         .args(["dequant", ".", "t"])
         .assert()
-        .code(2);
+        .code(2)
+        .stdout("")
+        .stderr("error: .: is a directory, not a GGUF file\n");
     write(dir.path(), "e.gguf", b"");
     bin_in(dir.path())
         .args(["dequant", "e.gguf", "t"])
@@ -339,7 +363,7 @@ fn errors_and_exit_statuses() {
         .assert()
         .code(2)
         .stderr("error: testdata/third-party/gguf-py-written.gguf: tensor \"t.q8_0\" has type Q8_0; dequant supports F32, F16, I2_S, TQ1_0 and TQ2_0 [unsupported-type]\n");
-    bin()
+    let out = bin()
         .args([
             "dequant",
             "--format",
@@ -348,7 +372,15 @@ fn errors_and_exit_statuses() {
             "t.f32",
         ])
         .assert()
-        .code(2);
+        .code(2)
+        .stdout("");
+    let err = stderr(out.get_output());
+    assert!(
+        err.starts_with(
+            "error: invalid value 'f64' for '--format <FORMAT>'\n  [possible values: json, f32le]\n"
+        ),
+        "{err}"
+    );
 }
 
 /// The values of a bitnetcpp tensor of `n` elements from its stored bytes, computed here from
