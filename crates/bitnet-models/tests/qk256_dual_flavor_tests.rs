@@ -239,8 +239,19 @@ fn test_bitnet32f16_detection_by_size() {
         m.gguf().tensor(SCALE).is_none(),
         "blocks carry their own scales"
     );
-    // Each of the 4 blocks scales its own 32 values by its own d.
+    // 2 rows × 2 blocks of 10 bytes: the 40 bytes the tensor resolves to.
     let (data, _) = stored_weight(&f);
+    assert_eq!(m.ternary(i).unwrap().unwrap().data, data);
+    assert_eq!(data.len(), 2 * 2 * 10);
+    // Each of the 4 blocks scales its own 32 values by its own d: the four differ, so a value
+    // scaled by another block's d would show.
+    let ds: Vec<u16> = data
+        .chunks_exact(10)
+        .map(|b| u16::from_le_bytes([b[8], b[9]]))
+        .collect();
+    for (a, x) in ds.iter().enumerate() {
+        assert!(ds[a + 1..].iter().all(|y| y != x), "d values {ds:04x?}");
+    }
     let out = m.decode(i, Kernel::scalar()).unwrap();
     for (b, block) in data.chunks_exact(10).enumerate() {
         let d = f16::from_le_bytes([block[8], block[9]]).to_f32();
