@@ -1014,3 +1014,191 @@ fn check_reports_each_rule_once_in_file_order() {
         ]
     );
 }
+
+#[test]
+fn a_type_39_tensor_that_does_not_fit_mxfp4_is_probably_tl2() {
+    // docs/validation.md `probably-tl2`; MXFP4 is 32 elements in 17 bytes (docs/gguf.md). A
+    // 2 × 64 tensor is 2 × 2 × 17 = 68 bytes: 96 bytes available (the next tensor at 96) fit,
+    // 128 do not.
+    let probably_tl2 = |findings: &[ModelError]| -> Vec<String> {
+        findings
+            .iter()
+            .filter_map(|f| match f {
+                ModelError::ProbablyTl2 { tensor, reason } => {
+                    assert_eq!(f.code(), "probably-tl2");
+                    Some(format!("{tensor}: {reason}"))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    for (next, expected) in [
+        (96u64, vec![]),
+        (
+            128,
+            vec!["m: 128 bytes available do not fit MXFP4's 68".to_owned()],
+        ),
+    ] {
+        let (bytes, _) = file(
+            &[
+                ("m", &[64, 2], ggml_type::MXFP4, 0),
+                ("f", &[8], ggml_type::F32, next),
+            ],
+            &vec![0; next as usize + 32],
+        );
+        let m = Model::parse(&bytes).unwrap();
+        assert_eq!(probably_tl2(&m.check()), expected, "next at {next}");
+        assert_eq!(probably_tl2(&m.check_tensor(0)), expected, "next at {next}");
+        assert!(m.check_tensor(1).is_empty());
+    }
+    // ne[0] = 48: not a multiple of 32, whatever the bytes.
+    let (bytes, _) = file(&[("m", &[48, 1], ggml_type::MXFP4, 0)], &[0; 32]);
+    let m = Model::parse(&bytes).unwrap();
+    assert_eq!(
+        probably_tl2(&m.check_tensor(0)),
+        ["m: ne[0] = 48 is not a multiple of MXFP4's 32"]
+    );
+    assert_eq!(probably_tl2(&m.check()), probably_tl2(&m.check_tensor(0)));
+}
+
+/// A metadata value as [`pairs_file`] writes it.
+#[derive(Clone, Copy)]
+enum V<'a> {
+    U32(u32),
+    Str(&'a str),
+    Strs(&'a [&'a str]),
+    I32s(&'a [i32]),
+}
+
+/// A file of metadata pairs only, spelled out (GGUF value types: UINT32 4, INT32 5, STRING 8,
+/// ARRAY 9). Returns the bytes and the absolute offset of each pair.
+fn pairs_file(pairs: &[(&str, V<'_>)]) -> (Vec<u8>, Vec<u64>) {
+    let mut r = Raw::header(3, 0, pairs.len() as u64);
+    let mut offsets = Vec::new();
+    for (key, value) in pairs {
+        offsets.push(r.0.len() as u64);
+        r.str(key.as_bytes());
+        match value {
+            V::U32(v) => {
+                r.u32(4).u32(*v);
+            }
+            V::Str(s) => {
+                r.u32(8).str(s.as_bytes());
+            }
+            V::Strs(items) => {
+                r.u32(9).u32(8).u64(items.len() as u64);
+                for s in *items {
+                    r.str(s.as_bytes());
+                }
+            }
+            V::I32s(items) => {
+                r.u32(9).u32(5).u64(items.len() as u64);
+                for v in *items {
+                    r.bytes(&v.to_le_bytes());
+                }
+            }
+        }
+    }
+    (r.done(), offsets)
+}
+
+#[test]
+fn the_required_keys_of_bitnet_b158_files() {
+    // docs/validation.md "bitnet-b1.58 files": the keys, their types, and their consistency.
+    // No tensors, so the tensors name 0 blocks and no ne[0] is compared.
+    let base: [(&str, V<'_>); 9] = [
+        ("general.architecture", V::Str("bitnet-b1.58")),
+        ("general.name", V::Str("n")),
+        ("general.alignment", V::U32(32)),
+        ("tokenizer.ggml.tokens", V::Strs(&["a", "b"])),
+        ("bitnet-b1.58.embedding_length", V::U32(64)),
+        ("bitnet-b1.58.block_count", V::U32(0)),
+        ("bitnet-b1.58.attention.head_count", V::U32(4)),
+        ("bitnet-b1.58.attention.head_count_kv", V::U32(2)),
+        ("bitnet-b1.58.feed_forward_length", V::U32(128)),
+    ];
+    let (bytes, _) = pairs_file(&base);
+    assert_eq!(Model::parse(&bytes).unwrap().check(), []);
+    let with = |key: &str, value: V<'static>| {
+        let mut pairs = base.to_vec();
+        pairs.iter_mut().find(|(k, _)| *k == key).unwrap().1 = value;
+        let (bytes, offsets) = pairs_file(&pairs);
+        let at = offsets[pairs.iter().position(|(k, _)| *k == key).unwrap()];
+        (Model::parse(&bytes).unwrap().check(), at)
+    };
+    let key_type =
+        |key: &str, at: u64, expected: &'static str, found: &'static str| ModelError::KeyType {
+            key: key.into(),
+            offset: at,
+            expected,
+            found,
+        };
+    let inconsistent = |key: &str, value: u64, reason: &str| ModelError::KeyInconsistent {
+        key: key.into(),
+        value,
+        reason: reason.into(),
+    };
+    // Types.
+    let tokens = "tokenizer.ggml.tokens";
+    for (value, found) in [
+        (V::U32(2), "UINT32"),
+        (V::Str("a b"), "STRING"),
+        (V::I32s(&[1, 2]), "ARRAY of another type"),
+    ] {
+        let (findings, at) = with(tokens, value);
+        assert_eq!(findings, [key_type(tokens, at, "ARRAY of STRING", found)]);
+    }
+    let (findings, at) = with("general.name", V::Strs(&["n"]));
+    assert_eq!(findings, [key_type("general.name", at, "STRING", "ARRAY")]);
+    let (findings, at) = with("general.architecture", V::U32(1));
+    // Not the string `bitnet-b1.58`: the rules do not apply at all.
+    assert_eq!((findings, at > 0), (vec![], true));
+    let emb = "bitnet-b1.58.embedding_length";
+    let (findings, at) = with(emb, V::Str("64"));
+    assert_eq!(findings, [key_type(emb, at, "UINT32", "STRING")]);
+    let (findings, at) = with(emb, V::I32s(&[64]));
+    assert_eq!(findings, [key_type(emb, at, "UINT32", "ARRAY")]);
+    // Consistency.
+    let heads = "bitnet-b1.58.attention.head_count";
+    let kv = "bitnet-b1.58.attention.head_count_kv";
+    assert_eq!(
+        with(heads, V::U32(0)).0,
+        [inconsistent(heads, 0, "must divide embedding_length 64")]
+    );
+    assert_eq!(
+        with(heads, V::U32(5)).0,
+        [
+            inconsistent(heads, 5, "must divide embedding_length 64"),
+            inconsistent(kv, 2, "must divide head_count 5"),
+        ]
+    );
+    assert_eq!(with(heads, V::U32(8)).0, []);
+    assert_eq!(
+        with(kv, V::U32(0)).0,
+        [inconsistent(kv, 0, "must divide head_count 4")]
+    );
+    assert_eq!(
+        with(kv, V::U32(3)).0,
+        [inconsistent(kv, 3, "must divide head_count 4")]
+    );
+    assert_eq!(with(kv, V::U32(4)).0, []);
+    let blocks = "bitnet-b1.58.block_count";
+    assert_eq!(
+        with(blocks, V::U32(1)).0,
+        [inconsistent(blocks, 1, "the tensors name 0 block(s)")]
+    );
+    let ff = "bitnet-b1.58.feed_forward_length";
+    assert_eq!(
+        with(ff, V::U32(0)).0,
+        [inconsistent(ff, 0, "must be at least 1")]
+    );
+    assert_eq!(with(ff, V::U32(1)).0, []);
+    // A missing key.
+    let (bytes, _) = pairs_file(&[&base[..1], &base[2..]].concat());
+    assert_eq!(
+        Model::parse(&bytes).unwrap().check(),
+        [ModelError::MissingKey {
+            key: "general.name".into()
+        }]
+    );
+}
