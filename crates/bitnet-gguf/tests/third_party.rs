@@ -178,7 +178,7 @@ fn llama_vocab_file_data_section_may_lie_past_the_end() {
     assert_eq!(g.data_offset(), end.div_ceil(32) * 32);
     // The file ends right after the pairs, before the padding: the data section starts past it.
     assert_eq!(end, VOCAB.len() as u64);
-    assert!(end % 32 != 0);
+    assert!(!end.is_multiple_of(32));
     assert!(g.data_offset() > VOCAB.len() as u64);
     assert!(g.validate().findings.is_empty(), "{:?}", g.validate());
 }

@@ -549,7 +549,9 @@ fn ternary_chunks_are_whole_rows_or_whole_blocks() {
     let m = Model::parse(&bytes).unwrap();
     assert!(m.check().is_empty(), "{:?}", m.check());
     // Expected chunk sizes per `max_values`, from the geometry of docs/formats.md.
-    let cases: [(usize, &[(usize, &[usize])]); 4] = [
+    /// Per `max_values`, the sizes of the chunks.
+    type Sizes<'a> = &'a [(usize, &'a [usize])];
+    let cases: [(usize, Sizes<'_>); 4] = [
         // 3 rows of 300 values: whole rows, at least one, as many as fit.
         (
             0,
@@ -629,7 +631,11 @@ fn a_tensor_with_no_rows_has_no_values() {
     let m = Model::parse(&bytes).unwrap();
     assert!(m.check().is_empty(), "{:?}", m.check());
     let values = m.values(0).unwrap();
-    assert!(matches!(values, Values::Ternary(t) if t.is_empty() && t.len() == 0));
+    let Values::Ternary(t) = values else {
+        panic!("{values:?}");
+    };
+    assert!(t.is_empty());
+    assert_eq!(t.len(), 0);
     assert!(values.is_empty());
     assert!(m.decode(0, Kernel::scalar()).unwrap().is_empty());
     assert_eq!(
