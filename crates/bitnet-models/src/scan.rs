@@ -437,5 +437,25 @@ mod tests {
                 assert_ne!(bitnet32_group(&g), 0, "block {block} d {d:#x}");
             }
         }
+        // Two findings at the same bit of two of the group's words do not cancel: every pair of
+        // code bytes 8 apart, every field.
+        let code_bytes: Vec<usize> = (0..40).filter(|i| i % 10 < 8).collect();
+        for &a in &code_bytes {
+            for &b in code_bytes.iter().filter(|&&b| b > a && (b - a) % 8 == 0) {
+                for field in 0..4 {
+                    let mut g = group(a + b);
+                    g[a] |= 3 << (2 * field);
+                    g[b] |= 3 << (2 * field);
+                    assert_ne!(bitnet32_group(&g), 0, "bytes {a} and {b}, field {field}");
+                }
+            }
+        }
+        // Nor do two non-finite d, in distinct lanes.
+        for (x, y) in [(0, 1), (1, 2), (2, 3), (0, 3)] {
+            let mut g = group(x + y);
+            g[10 * x + 8..10 * x + 10].copy_from_slice(&NON_FINITE[0].to_le_bytes());
+            g[10 * y + 8..10 * y + 10].copy_from_slice(&NON_FINITE[1].to_le_bytes());
+            assert_ne!(bitnet32_group(&g), 0, "blocks {x} and {y}");
+        }
     }
 }

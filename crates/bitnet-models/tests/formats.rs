@@ -985,6 +985,13 @@ fn scan_finds_findings_that_would_cancel_out() {
         d[50] |= 3;
     });
     assert_eq!(got, report(2, Some(10), 0, None));
+    // ... and inside one group: bits 0–1 of byte 2 (block 0) and of byte 10 (block 1, byte 0)
+    // are the same bits, 16–17, of the group's words 0 and 1.
+    let got = case(TernaryFormat::BitNet32F16, 4, &|d| {
+        d[2] |= 3;
+        d[10] |= 3;
+    });
+    assert_eq!(got, report(2, Some(2), 0, None));
     // BitNet32F16 blocks past the last whole group of 4: two non-finite d there (blocks 4 and
     // 5 of 6); one block alone whose d is not finite; one whose d is finite and whose code
     // bytes hold a 3.
