@@ -196,13 +196,42 @@ fn io_errors_exit_2() {
 
 #[test]
 fn usage_errors_exit_2() {
-    bin().arg("compat-check").assert().code(2);
-    bin().arg("no-such-command").assert().code(2);
-    bin()
-        .args(["compat-check", "--bogus", "x"])
-        .assert()
-        .code(2);
-    bin().arg("--help").assert().code(0);
+    // clap's usage errors: on stderr, naming what is wrong, nothing on stdout.
+    for (args, first_line) in [
+        (
+            &["compat-check"][..],
+            "error: the following required arguments were not provided:",
+        ),
+        (
+            &["no-such-command"],
+            "error: unrecognized subcommand 'no-such-command'",
+        ),
+        (
+            &["compat-check", "--bogus", "x"],
+            "error: unexpected argument '--bogus' found",
+        ),
+    ] {
+        let out = bin().args(args).assert().code(2).stdout("");
+        let err = stderr(out.get_output());
+        assert_eq!(err.lines().next(), Some(first_line), "{args:?}: {err}");
+        assert!(err.contains("Usage: bitnet-cli "), "{args:?}: {err}");
+    }
+    // Help: on stdout, every command and the exit statuses (docs/cli.md).
+    let out = bin().arg("--help").assert().code(0).stderr("");
+    let help = stdout(out.get_output());
+    assert!(help.contains("Usage: bitnet-cli <COMMAND>"), "{help}");
+    for command in ["compat-check", "inspect", "dequant", "convert", "diff"] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(command)),
+            "{command}: {help}"
+        );
+    }
+    assert!(
+        help.contains(
+            "Exit status: 0 success, 1 invalid file (or strict-mode failure), 2 usage or I/O error."
+        ),
+        "{help}"
+    );
 }
 
 #[test]
@@ -235,34 +264,33 @@ fn strict_turns_warnings_into_errors() {
     t.gguf: 1 error, 0 warnings
       error[trailing-bytes] byte 352: 7 unexpected bytes after the last tensor, from byte 352
     "#);
-    // The variable: true in any case of 1/true/yes/on, false for 0, a usage error otherwise.
-    for (value, code, stderr_has) in [
-        ("1", 1, ""),
-        ("true", 1, ""),
-        ("YES", 1, ""),
-        ("On", 1, ""),
-        ("0", 0, ""),
-        ("sometimes", 2, "BITNET_STRICT_MODE"),
-    ] {
-        let out = bin_in(dir.path())
+    // The environment variable does what --strict does; "0" leaves the warning a warning.
+    let strict = stdout(&out);
+    for value in ["1", "true", "YES", "On"] {
+        bin_in(dir.path())
             .env("BITNET_STRICT_MODE", value)
             .args(["compat-check", "t.gguf"])
             .assert()
-            .code(code);
-        let err = stderr(out.get_output());
-        assert!(err.contains(stderr_has), "{value}: {err}");
-        if code != 2 {
-            let first = if code == 1 {
-                "1 error, 0 warnings"
-            } else {
-                "0 errors, 1 warning"
-            };
-            assert!(
-                stdout(out.get_output()).starts_with(&format!("t.gguf: {first}")),
-                "{value}"
-            );
-        }
+            .code(1)
+            .stdout(strict.clone())
+            .stderr("");
     }
+    bin_in(dir.path())
+        .env("BITNET_STRICT_MODE", "0")
+        .args(["compat-check", "t.gguf"])
+        .assert()
+        .code(0)
+        .stdout(
+            "t.gguf: 0 errors, 1 warning\n  warning[trailing-bytes] byte 352: 7 unexpected bytes \
+             after the last tensor, from byte 352\n",
+        )
+        .stderr("");
+    bin_in(dir.path())
+        .env("BITNET_STRICT_MODE", "sometimes")
+        .args(["compat-check", "t.gguf"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("BITNET_STRICT_MODE"));
 }
 
 #[test]
@@ -304,7 +332,9 @@ fn kernel_env_is_checked() {
         .arg("compat-check")
         .arg(&path)
         .assert()
-        .code(0);
+        .code(0)
+        .stdout(format!("{}: OK\n", path.display()))
+        .stderr("");
     bin()
         .env("BITNET_KERNEL", "turbo")
         .arg("compat-check")

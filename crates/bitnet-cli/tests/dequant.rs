@@ -242,25 +242,42 @@ fn out_is_written_atomically() {
         .arg(&src)
         .arg("t.f16")
         .assert()
-        .code(0);
+        .code(0)
+        .stdout("")
+        .stderr("");
     let v: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("v.json")).unwrap()).unwrap();
     assert_eq!(v["values"].as_array().unwrap().len(), 34);
 
     // Errors never create or clobber the target, and leave no temporary file.
-    for (tensor, code) in [("nope", 2), ("t.q8_0", 2)] {
+    let src_name = src.display().to_string();
+    for (tensor, message) in [
+        (
+            "nope",
+            "no tensor named \"nope\" (the file has 4 tensor(s): \"t.f32\", \"t.f16\", \"t.q8_0\", \"t.tq2_0\")",
+        ),
+        (
+            "t.q8_0",
+            "tensor \"t.q8_0\" has type Q8_0; dequant supports F32, F16, I2_S, TQ1_0 and TQ2_0 [unsupported-type]",
+        ),
+    ] {
+        let error = format!("error: {src_name}: {message}\n");
         bin_in(dir.path())
             .args(["dequant", "--format", "f32le", "--out", "v.f32le"])
             .arg(&src)
             .arg(tensor)
             .assert()
-            .code(code);
+            .code(2)
+            .stdout("")
+            .stderr(error.clone());
         bin_in(dir.path())
             .args(["dequant", "--out", "new.bin"])
             .arg(&src)
             .arg(tensor)
             .assert()
-            .code(code);
+            .code(2)
+            .stdout("")
+            .stderr(error);
     }
     let mut bad = std::fs::read(&src).unwrap();
     bad.truncate(1000); // the data of every tensor is gone
@@ -317,7 +334,12 @@ fn suspicious_ternary_data_warns_and_fails_in_strict_mode() {
         .env("BITNET_STRICT_MODE", "1")
         .args(["dequant", "--out", "o.bin", "r.gguf", "w.weight"])
         .assert()
-        .code(1);
+        .code(1)
+        .stdout("")
+        .stderr(format!(
+            "{}error: r.gguf: 1 warning(s) for tensor \"w.weight\" under BITNET_STRICT_MODE; nothing written\n",
+            stderr(&out)
+        ));
     assert!(!dir.path().join("o.bin").exists());
 }
 
@@ -334,7 +356,9 @@ fn errors_and_exit_statuses() {
     bin_in(dir.path())
         .args(["dequant", ".", "t"])
         .assert()
-        .code(2);
+        .code(2)
+        .stdout("")
+        .stderr("error: .: is a directory, not a GGUF file\n");
     write(dir.path(), "e.gguf", b"");
     bin_in(dir.path())
         .args(["dequant", "e.gguf", "t"])
@@ -357,7 +381,7 @@ fn errors_and_exit_statuses() {
         .assert()
         .code(2)
         .stderr("error: testdata/third-party/gguf-py-written.gguf: tensor \"t.q8_0\" has type Q8_0; dequant supports F32, F16, I2_S, TQ1_0 and TQ2_0 [unsupported-type]\n");
-    bin()
+    let out = bin()
         .args([
             "dequant",
             "--format",
@@ -366,7 +390,15 @@ fn errors_and_exit_statuses() {
             "t.f32",
         ])
         .assert()
-        .code(2);
+        .code(2)
+        .stdout("");
+    let err = stderr(out.get_output());
+    assert!(
+        err.starts_with(
+            "error: invalid value 'f64' for '--format <FORMAT>'\n  [possible values: json, f32le]\n"
+        ),
+        "{err}"
+    );
 }
 
 /// The values of a bitnetcpp tensor of `n` elements from its stored bytes, computed here from
@@ -516,4 +548,167 @@ fn bitnetcpp_tails() {
         .stderr(format!(
             "error: n.gguf: tensor \"w.weight\": scale at byte {tail} is NaN, not finite [scale-not-finite]\n"
         ));
+}
+
+/// A container (architecture `test`) whose data section is: `n` (F32, 32 values, 128 bytes) at
+/// 0, `a.weight` (QK256, 2 × 256: 2 blocks of 64 bytes, no scale sibling) at 128, and `b` (F32,
+/// 4 values) at **260**, four bytes past the 256 where a writer puts it: not a multiple of the
+/// alignment 32 (docs/validation.md, `misaligned-offset`). The data section ends at 292, where
+/// `b`'s 16 bytes and their padding to 32 end, so nothing else is wrong with the file. `a.weight`
+/// gets 260 − 128 = 132 bytes: only QK256 (128) fits (BitNet32F16 and bitnetcpp need 160).
+fn misaligned_b() -> (Vec<u8>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    use bitnet_gguf::ggml_type::{F32, I2_S};
+    let n: Vec<f32> = (0..32).map(|i| i as f32 * 0.25 - 3.0).collect();
+    let b = [1.5f32, -2.0, 0.125, 7.0];
+    let w = weights(2, 256);
+    let a = bitnet_models::pack_qk256(&w, 2, 256).unwrap();
+    assert_eq!(a.len(), 128);
+    let built = container(&[
+        ("n", &[32], F32, f32_bytes(&n)),
+        ("a.weight", &[256, 2], I2_S, a),
+        ("b", &[4], F32, f32_bytes(&b)),
+    ]);
+    let data_offset = tensor_start(&built, "n");
+    assert_eq!(tensor_start(&built, "b"), data_offset + 256);
+    let mut bytes = built[..data_offset + 256].to_vec();
+    let field = tensor_offset_field(&bytes, "b");
+    bytes[field..field + 8].copy_from_slice(&260u64.to_le_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    bytes.extend_from_slice(&f32_bytes(&b));
+    bytes.extend_from_slice(&[0; 16]);
+    assert_eq!(bytes.len(), data_offset + 292);
+    // QK256 with no scale sibling: w × 1.0.
+    let a_values = w.iter().map(|&x| f32::from(x)).collect();
+    (bytes, n, a_values, b.to_vec())
+}
+
+#[test]
+fn a_misaligned_tensor_is_refused_and_is_a_warning_for_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, n, _, _) = misaligned_b();
+    write(dir.path(), "m.gguf", &bytes);
+    let finding = "tensor \"b\": offset 260 is not a multiple of the alignment 32";
+
+    // compat-check: one error, this one.
+    let out = run_in(dir.path(), &["compat-check", "m.gguf"], 1);
+    assert_eq!(
+        stdout(&out),
+        format!("m.gguf: 1 error, 0 warnings\n  error[misaligned-offset]: {finding}\n")
+    );
+
+    // The misaligned tensor itself: its span is wrong, nothing is written.
+    for format in ["json", "f32le"] {
+        bin_in(dir.path())
+            .args(["dequant", "--format", format, "m.gguf", "b"])
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(format!("error: m.gguf: {finding} [misaligned-offset]\n"));
+    }
+    // The I2_S tensor before it: the next tensor's offset bounds its span, which decides its
+    // flavor; refused too, naming the same finding.
+    bin_in(dir.path())
+        .args(["dequant", "m.gguf", "a.weight"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(format!("error: m.gguf: {finding} [misaligned-offset]\n"));
+    // With --out, no file appears.
+    bin_in(dir.path())
+        .args(["dequant", "--out", "o.bin", "m.gguf", "b"])
+        .assert()
+        .code(1)
+        .stdout("");
+    assert!(!dir.path().join("o.bin").exists());
+
+    // A tensor the finding does not concern (F32, before the I2_S one): decoded, exactly its
+    // values, and the error elsewhere is a warning on stderr.
+    let out = run_in(
+        dir.path(),
+        &["dequant", "--format", "f32le", "m.gguf", "n"],
+        0,
+    );
+    assert_eq!(out.stdout, f32_bytes(&n));
+    assert_eq!(
+        stderr(&out),
+        format!("warning: m.gguf: {finding} [misaligned-offset]\n")
+    );
+    // ... and under strict mode, that warning refuses it too.
+    bin_in(dir.path())
+        .env("BITNET_STRICT_MODE", "1")
+        .args(["dequant", "m.gguf", "n"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(format!(
+            "warning: m.gguf: {finding} [misaligned-offset]\n\
+             error: m.gguf: 1 warning(s) for tensor \"n\" under BITNET_STRICT_MODE; nothing written\n"
+        ));
+}
+
+#[test]
+fn the_same_tensors_decode_when_the_file_is_valid() {
+    // The file of `misaligned_b` with `b` where a writer puts it, 256: valid, and every tensor
+    // decodes to the values it was built from (so the refusals above are about the offset).
+    let dir = tempfile::tempdir().unwrap();
+    let (_, n, a, b) = misaligned_b();
+    let w = bitnet_models::pack_qk256(&weights(2, 256), 2, 256).unwrap();
+    let bytes = container(&[
+        ("n", &[32], bitnet_gguf::ggml_type::F32, f32_bytes(&n)),
+        ("a.weight", &[256, 2], bitnet_gguf::ggml_type::I2_S, w),
+        ("b", &[4], bitnet_gguf::ggml_type::F32, f32_bytes(&b)),
+    ]);
+    write(dir.path(), "v.gguf", &bytes);
+    let out = run_in(dir.path(), &["compat-check", "v.gguf"], 0);
+    assert_eq!(stdout(&out), "v.gguf: OK\n");
+    for (tensor, values) in [("n", &n), ("a.weight", &a), ("b", &b)] {
+        let out = run_in(
+            dir.path(),
+            &["dequant", "--format", "f32le", "v.gguf", tensor],
+            0,
+        );
+        assert_eq!(out.stdout, f32_bytes(values), "{tensor}");
+        assert_eq!(stderr(&out), "", "{tensor}");
+    }
+}
+
+#[test]
+fn a_bad_scale_sibling_refuses_its_weight_only() {
+    // A QK256 weight whose `.scale` sibling is F16: `scale-shape`, about the sibling. Decoding
+    // the weight needs that scale: refused. Decoding another tensor: a warning.
+    let dir = tempfile::tempdir().unwrap();
+    let data = bitnet_models::pack_qk256(&weights(4, 256), 4, 256).unwrap();
+    let norm = [0.5f32; 8];
+    let bytes = i2s(
+        256,
+        4,
+        data,
+        &[
+            (
+                "w.scale",
+                &[1],
+                bitnet_gguf::ggml_type::F16,
+                f16::ONE.to_le_bytes().to_vec(),
+            ),
+            ("norm", &[8], bitnet_gguf::ggml_type::F32, f32_bytes(&norm)),
+        ],
+    );
+    write(dir.path(), "s.gguf", &bytes);
+    let finding = "scale tensor \"w.scale\" has type F16 and shape [1]; expected F32 of shape [1]";
+    bin_in(dir.path())
+        .args(["dequant", "s.gguf", "w.weight"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(format!("error: s.gguf: {finding} [scale-shape]\n"));
+    let out = run_in(
+        dir.path(),
+        &["dequant", "--format", "f32le", "s.gguf", "norm"],
+        0,
+    );
+    assert_eq!(out.stdout, f32_bytes(&norm));
+    assert_eq!(
+        stderr(&out),
+        format!("warning: s.gguf: {finding} [scale-shape]\n")
+    );
 }

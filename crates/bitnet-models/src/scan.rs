@@ -301,3 +301,161 @@ fn valid_fields(format: TernaryFormat, tail: usize) -> Vec<u64> {
     }
     valid
 }
+
+#[cfg(test)]
+mod tests {
+    //! The fast path's own contract, which the scan's report cannot show (a fast path that
+    //! always answered "maybe" would give the same reports, only by scanning every block one by
+    //! one): clean spans and groups are reported clean, and any one finding is reported.
+
+    use super::*;
+
+    /// Every byte whose four 2-bit fields all hold a code other than the reserved 3.
+    fn clean_code_bytes() -> Vec<u8> {
+        (0..=255u8)
+            .filter(|b| (0..4).all(|f| (b >> (2 * f)) & 3 != 3))
+            .collect()
+    }
+
+    /// Finite f16 bit patterns at the edges: zeros, subnormals, the largest and smallest normal
+    /// values, and every exponent but the all-ones one.
+    fn finite_scales() -> Vec<u16> {
+        let mut d = vec![
+            0x0000, 0x8000, 0x0001, 0x83FF, 0x0400, 0x7BFF, 0xFBFF, 0x3C00,
+        ];
+        d.extend((0..31u16).map(|e| (e << 10) | 0x3FF));
+        d.extend((0..31u16).map(|e| 0x8000 | (e << 10)));
+        d
+    }
+
+    /// Non-finite f16 bit patterns: both infinities and NaNs with low, high and all payload bits.
+    const NON_FINITE: [u16; 6] = [0x7C00, 0xFC00, 0x7C01, 0x7E00, 0x7FFF, 0xFFFF];
+
+    /// `blocks` clean blocks of `format`, the code bytes and scales cycling through the clean
+    /// values from `seed` on.
+    fn clean(format: TernaryFormat, blocks: usize, seed: usize) -> Vec<u8> {
+        let codes = if format.has_2bit_codes() {
+            clean_code_bytes()
+        } else {
+            (0..=255).collect()
+        };
+        let scales = finite_scales();
+        let mut data = Vec::new();
+        for b in 0..blocks {
+            for i in 0..format.code_bytes() {
+                data.push(codes[(seed + 7 * b + i) % codes.len()]);
+            }
+            if format.has_block_scale() {
+                let d = scales[(seed + b) % scales.len()];
+                data.extend_from_slice(&d.to_le_bytes());
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn clean_spans_have_no_findings() {
+        assert_eq!(clean_code_bytes().len(), 81);
+        for format in TernaryFormat::ALL {
+            for blocks in 1..=13 {
+                for seed in 0..80 {
+                    let span = clean(format, blocks, seed);
+                    assert!(
+                        !span_has_findings(format, &span),
+                        "{format}, {blocks} block(s), seed {seed}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn any_one_finding_is_found() {
+        for format in TernaryFormat::ALL {
+            for blocks in [1, 3, 4, 5, 9] {
+                let span = clean(format, blocks, 3);
+                for b in 0..blocks {
+                    let at = b * format.block_bytes();
+                    if format.has_2bit_codes() {
+                        for byte in 0..format.code_bytes() {
+                            for field in 0..4 {
+                                let mut s = span.clone();
+                                s[at + byte] |= 3 << (2 * field);
+                                assert!(
+                                    span_has_findings(format, &s),
+                                    "{format} block {b} byte {byte} field {field}"
+                                );
+                            }
+                        }
+                    }
+                    if format.has_block_scale() {
+                        for d in NON_FINITE {
+                            let mut s = span.clone();
+                            let at = at + format.code_bytes();
+                            s[at..at + 2].copy_from_slice(&d.to_le_bytes());
+                            assert!(span_has_findings(format, &s), "{format} block {b} d {d:#x}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bitnet32_group_is_zero_exactly_when_clean() {
+        let group = |seed: usize| -> [u8; 40] {
+            clean(TernaryFormat::BitNet32F16, 4, seed)
+                .try_into()
+                .unwrap()
+        };
+        for seed in 0..200 {
+            assert_eq!(bitnet32_group(&group(seed)), 0, "seed {seed}");
+        }
+        // Each d of the group set to each finite edge value, the others kept: still clean.
+        for block in 0..4 {
+            for d in finite_scales() {
+                let mut g = group(block);
+                g[10 * block + 8..10 * block + 10].copy_from_slice(&d.to_le_bytes());
+                assert_eq!(bitnet32_group(&g), 0, "block {block} d {d:#x}");
+            }
+        }
+        for block in 0..4 {
+            for byte in 0..8 {
+                for field in 0..4 {
+                    let mut g = group(block);
+                    g[10 * block + byte] |= 3 << (2 * field);
+                    assert_ne!(
+                        bitnet32_group(&g),
+                        0,
+                        "block {block} byte {byte} field {field}"
+                    );
+                }
+            }
+            for d in NON_FINITE {
+                let mut g = group(block);
+                g[10 * block + 8..10 * block + 10].copy_from_slice(&d.to_le_bytes());
+                assert_ne!(bitnet32_group(&g), 0, "block {block} d {d:#x}");
+            }
+        }
+        // Two findings at the same bit of two of the group's words do not cancel: every pair of
+        // code bytes 8 apart, every field.
+        let code_bytes: Vec<usize> = (0..40).filter(|i| i % 10 < 8).collect();
+        for &a in &code_bytes {
+            for &b in code_bytes.iter().filter(|&&b| b > a && (b - a) % 8 == 0) {
+                for field in 0..4 {
+                    let mut g = group(a + b);
+                    g[a] |= 3 << (2 * field);
+                    g[b] |= 3 << (2 * field);
+                    assert_ne!(bitnet32_group(&g), 0, "bytes {a} and {b}, field {field}");
+                }
+            }
+        }
+        // Nor do two non-finite d, in distinct lanes.
+        for (x, y) in [(0, 1), (1, 2), (2, 3), (0, 3)] {
+            let mut g = group(x + y);
+            g[10 * x + 8..10 * x + 10].copy_from_slice(&NON_FINITE[0].to_le_bytes());
+            g[10 * y + 8..10 * y + 10].copy_from_slice(&NON_FINITE[1].to_le_bytes());
+            assert_ne!(bitnet32_group(&g), 0, "blocks {x} and {y}");
+        }
+    }
+}

@@ -920,6 +920,98 @@ fn scan_finds_a_single_finding_at_every_position() {
 }
 
 #[test]
+fn scan_finds_findings_that_would_cancel_out() {
+    // The fast path ORs what it finds across words, blocks and groups of 4 BitNet32F16 blocks
+    // before deciding whether to scan block by block. Findings that sit at the same bit of two
+    // words, or two non-finite `d`s, must not cancel (as they would under XOR): each case is
+    // clean data with exactly these findings, counted against the layout of docs/formats.md and
+    // against the reference.
+    let inf = f16::INFINITY.to_le_bytes();
+    let one = f16::ONE;
+    let case = |format: TernaryFormat, blocks: usize, edit: &dyn Fn(&mut Vec<u8>)| {
+        let cols = blocks * format.block_elems();
+        let scales = if format.has_block_scale() {
+            vec![one; blocks]
+        } else {
+            vec![]
+        };
+        let mut data = pack_any(format, &vec![1; cols], 1, cols, &scales).unwrap();
+        edit(&mut data);
+        let fast = scan(format, &data, 1, cols).unwrap();
+        assert_eq!(fast, scan_reference(format, &data, 1, cols).unwrap());
+        fast
+    };
+    let report =
+        |reserved: u64, first_reserved: Option<u64>, scales: u64, first_scale: Option<u64>| {
+            let mut r = ScanReport::default();
+            r.reserved_codes = reserved;
+            r.first_reserved_byte = first_reserved;
+            r.non_finite_scales = scales;
+            r.first_non_finite_block = first_scale;
+            r
+        };
+    // QK256 and bitnetcpp: code 3 in bits 0–1 of bytes 0 and 8 (the same bit of words 0 and 1).
+    for format in [TernaryFormat::Qk256, TernaryFormat::BitnetCpp] {
+        let got = case(format, 2, &|d| {
+            d[0] |= 3;
+            d[8] |= 3;
+        });
+        assert_eq!(got, report(2, Some(0), 0, None), "{format}");
+    }
+    // TQ2_0: two non-finite d (bytes 64–65 of blocks 0 and 1); and one block with both a code 3
+    // in bits 0–1 of byte 0 and a non-finite d.
+    let got = case(TernaryFormat::Tq2_0, 2, &|d| {
+        d[64..66].copy_from_slice(&inf);
+        d[66 + 64..66 + 66].copy_from_slice(&inf);
+    });
+    assert_eq!(got, report(0, None, 2, Some(0)));
+    let got = case(TernaryFormat::Tq2_0, 1, &|d| {
+        d[0] |= 3;
+        d[64..66].copy_from_slice(&inf);
+    });
+    assert_eq!(got, report(1, Some(0), 1, Some(0)));
+    // BitNet32F16, two groups of 4 blocks with the same finding (block 0's and block 4's d; code
+    // 3 in bits 0–1 of byte 0 of blocks 1 and 5).
+    let got = case(TernaryFormat::BitNet32F16, 8, &|d| {
+        d[8..10].copy_from_slice(&inf);
+        d[48..50].copy_from_slice(&inf);
+    });
+    assert_eq!(got, report(0, None, 2, Some(0)));
+    let got = case(TernaryFormat::BitNet32F16, 8, &|d| {
+        d[10] |= 3;
+        d[50] |= 3;
+    });
+    assert_eq!(got, report(2, Some(10), 0, None));
+    // ... and inside one group: bits 0–1 of byte 2 (block 0) and of byte 10 (block 1, byte 0)
+    // are the same bits, 16–17, of the group's words 0 and 1.
+    let got = case(TernaryFormat::BitNet32F16, 4, &|d| {
+        d[2] |= 3;
+        d[10] |= 3;
+    });
+    assert_eq!(got, report(2, Some(2), 0, None));
+    // BitNet32F16 blocks past the last whole group of 4: two non-finite d there (blocks 4 and
+    // 5 of 6); one block alone whose d is not finite; one whose d is finite and whose code
+    // bytes hold a 3.
+    let got = case(TernaryFormat::BitNet32F16, 6, &|d| {
+        d[48..50].copy_from_slice(&inf);
+        d[58..60].copy_from_slice(&inf);
+    });
+    assert_eq!(got, report(0, None, 2, Some(4)));
+    let got = case(TernaryFormat::BitNet32F16, 1, &|d| {
+        d[8..10].copy_from_slice(&inf)
+    });
+    assert_eq!(got, report(0, None, 1, Some(0)));
+    let got = case(TernaryFormat::BitNet32F16, 1, &|d| d[7] = 0xC0);
+    assert_eq!(got, report(1, Some(7), 0, None));
+    // TQ1_0 (no reserved codes): two non-finite d in one span.
+    let got = case(TernaryFormat::Tq1_0, 2, &|d| {
+        d[52..54].copy_from_slice(&inf);
+        d[54 + 52..54 + 54].copy_from_slice(&inf);
+    });
+    assert_eq!(got, report(0, None, 2, Some(0)));
+}
+
+#[test]
 fn scan_of_empty_and_clean_data() {
     for format in TernaryFormat::ALL {
         if format.fits_cols(7) {

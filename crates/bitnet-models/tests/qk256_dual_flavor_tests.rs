@@ -239,8 +239,19 @@ fn test_bitnet32f16_detection_by_size() {
         m.gguf().tensor(SCALE).is_none(),
         "blocks carry their own scales"
     );
-    // Each of the 4 blocks scales its own 32 values by its own d.
+    // 2 rows × 2 blocks of 10 bytes: the 40 bytes the tensor resolves to.
     let (data, _) = stored_weight(&f);
+    assert_eq!(m.ternary(i).unwrap().unwrap().data, data);
+    assert_eq!(data.len(), 2 * 2 * 10);
+    // Each of the 4 blocks scales its own 32 values by its own d: the four differ, so a value
+    // scaled by another block's d would show.
+    let ds: Vec<u16> = data
+        .chunks_exact(10)
+        .map(|b| u16::from_le_bytes([b[8], b[9]]))
+        .collect();
+    for (a, x) in ds.iter().enumerate() {
+        assert!(ds[a + 1..].iter().all(|y| y != x), "d values {ds:04x?}");
+    }
     let out = m.decode(i, Kernel::scalar()).unwrap();
     for (b, block) in data.chunks_exact(10).enumerate() {
         let d = f16::from_le_bytes([block[8], block[9]]).to_f32();
@@ -611,18 +622,39 @@ fn test_qk256_scale_tensor_applied() {
 
 #[test]
 fn test_truncated_fixture_is_rejected() {
-    // AC: every fixture cut at every 32-byte boundary is invalid: a structural parse error, or validation errors; the weight decodes only when the cut is past its end (and past its `.scale` tensor's), and then to the full file's values.
+    // AC: every fixture cut at every 32-byte boundary is invalid: a structural parse error, or validation errors; each tensor decodes exactly when the cut is past its end (the weight: and past its `.scale` tensor's), and then to the full file's values.
     for f in all() {
         let full = model(f.bytes);
-        let wi = weight_index(&full);
-        let weight_end =
-            full.gguf().tensor_start(wi).unwrap() as usize + flavor_size(f.flavor, f.rows, f.cols);
-        // A QK256 weight also needs its scale: its 4 bytes must be there too.
-        let needed_end = match full.gguf().tensor(SCALE) {
-            Some((si, _)) => weight_end.max(full.gguf().tensor_start(si).unwrap() as usize + 4),
-            None => weight_end,
-        };
-        let want = bits(&full.decode(wi, Kernel::scalar()).unwrap());
+        // Per tensor: its name, the end of the bytes its values need, and its values. Sizes
+        // from docs/formats.md: the weight's flavor size; F32 tensors 4 bytes a value.
+        let needed: Vec<(&str, usize, Vec<u32>)> = full
+            .gguf()
+            .tensors()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let start = full.gguf().tensor_start(i).unwrap() as usize;
+                let end = if t.name == WEIGHT {
+                    let weight_end = start + flavor_size(f.flavor, f.rows, f.cols);
+                    // A QK256 weight also needs its scale: its 4 bytes must be there too.
+                    match full.gguf().tensor(SCALE) {
+                        Some((si, _)) => {
+                            weight_end.max(full.gguf().tensor_start(si).unwrap() as usize + 4)
+                        }
+                        None => weight_end,
+                    }
+                } else {
+                    assert_eq!(t.ggml_type, ggml_type::F32, "{} {}", f.name, t.name);
+                    start + 4 * t.ne().iter().product::<u64>() as usize
+                };
+                (
+                    t.name,
+                    end,
+                    bits(&full.decode(i, Kernel::scalar()).unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(needed.len(), 2 + usize::from(f.flavor == Flavor::Qk256));
         for cut in (0..f.bytes.len()).step_by(32) {
             let bytes = &f.bytes[..cut];
             let g = match Gguf::parse(bytes) {
@@ -648,23 +680,25 @@ fn test_truncated_fixture_is_rejected() {
                 "{} cut at {cut}: no error in {findings:?}",
                 f.name
             );
-            let Ok(i) = m.index_of(WEIGHT) else {
-                panic!("{} cut at {cut}: the weight's info parses", f.name);
-            };
-            match m.decode(i, Kernel::scalar()) {
-                Ok(values) => {
-                    assert!(
-                        cut >= needed_end,
-                        "{} cut at {cut}: decoded a cut weight",
+            for (name, end, want) in &needed {
+                let Ok(i) = m.index_of(name) else {
+                    panic!("{} cut at {cut}: the info of {name} parses", f.name);
+                };
+                match m.decode(i, Kernel::scalar()) {
+                    Ok(values) => {
+                        assert!(
+                            cut >= *end,
+                            "{} cut at {cut}: decoded {name}, which ends at {end}",
+                            f.name
+                        );
+                        assert_eq!(&bits(&values), want, "{} cut at {cut}: {name}", f.name);
+                    }
+                    Err(e) => assert!(
+                        cut < *end,
+                        "{} cut at {cut}: {name}, which ends at {end}, did not decode: {e}",
                         f.name
-                    );
-                    assert_eq!(bits(&values), want, "{} cut at {cut}", f.name);
+                    ),
                 }
-                Err(_) => assert!(
-                    cut < needed_end,
-                    "{} cut at {cut}: a whole weight did not decode",
-                    f.name
-                ),
             }
         }
     }
