@@ -501,6 +501,36 @@ fn refusals_name_the_tensor_and_the_reason() {
 }
 
 #[test]
+fn an_i2s_output_whose_flavor_cannot_be_told_is_refused() {
+    // One 512 × 1 weight: 16 BitNet32F16 blocks of 10 bytes = 160 = 512 / 4 codes + the 32-byte
+    // bitnetcpp tail; as QK256 it is 2 × 64 = 128 bytes, which nothing else fits.
+    let lone = [w("blk.0.ffn_gate.weight", 512, 1, 0.5, 1.0)];
+    let bytes = model(Tq2_0, &lone);
+    for target in [BitNet32F16, BitnetCpp] {
+        let (tensor, reason) = refusal(&bytes, target);
+        assert_eq!(tensor, "blk.0.ffn_gate.weight");
+        assert_eq!(
+            reason,
+            format!(
+                "its 160 bytes would also fit another i2_s flavor, and no tensor of the output \
+                 fits {target} alone, so a reader could not tell its flavor"
+            )
+        );
+    }
+    let (out, _, _) = convert(&bytes, &options(Qk256)).unwrap();
+    assert_eq!(decoded(&out, "blk.0.ffn_gate.weight"), lone[0].expected());
+    // Beside a tensor that fits the target alone, the file's flavor is decided: the same weight
+    // converts, and reads back.
+    let mut ws = weights();
+    ws.extend(lone.iter().cloned());
+    let bytes = model(Tq2_0, &ws);
+    for target in [BitNet32F16, BitnetCpp] {
+        let (out, _, _) = convert(&bytes, &options(target)).unwrap();
+        assert_eq!(decoded(&out, "blk.0.ffn_gate.weight"), lone[0].expected());
+    }
+}
+
+#[test]
 fn a_file_without_ternary_tensors_is_copied() {
     let mut b = GgufBuilder::new();
     b.kv("general.architecture", "test");
