@@ -211,8 +211,7 @@ fn usage_errors_exit_2() {
             "error: unexpected argument '--bogus' found",
         ),
     ] {
-        let out = bin().args(args).assert().code(2).stdout("");
-        let err = stderr(out.get_output());
+        let err = usage_error(args);
         assert_eq!(err.lines().next(), Some(first_line), "{args:?}: {err}");
         assert!(err.contains("Usage: bitnet-cli "), "{args:?}: {err}");
     }

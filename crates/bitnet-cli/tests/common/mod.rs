@@ -38,6 +38,13 @@ pub fn bin() -> assert_cmd::Command {
     bin_in(&root())
 }
 
+/// Runs the binary from the workspace root with `args`, which clap must refuse: exit status 2,
+/// nothing on stdout. Returns stderr.
+pub fn usage_error(args: &[&str]) -> String {
+    let out = bin().args(args).assert().code(2).stdout("");
+    stderr(out.get_output())
+}
+
 /// A path in the repository's third-party test data.
 pub fn third_party(name: &str) -> PathBuf {
     root().join("testdata/third-party").join(name)
