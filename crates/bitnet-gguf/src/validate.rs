@@ -258,15 +258,22 @@ impl<'a> Gguf<'a> {
                 (Some(start), None) if start <= file_len && padded.is_none() => {
                     end_of_data = file_len;
                 }
-                _ => findings.push(
-                    GgufError::DataOutOfBounds {
-                        tensor: name(),
-                        tensor_offset: t.offset,
-                        size: padded.unwrap_or(0),
-                        file_len,
+                _ => {
+                    findings.push(
+                        GgufError::DataOutOfBounds {
+                            tensor: name(),
+                            tensor_offset: t.offset,
+                            size: padded.unwrap_or(0),
+                            file_len,
+                        }
+                        .into(),
+                    );
+                    // A tensor cut by the end of the file: the bytes from its start are its
+                    // data, not bytes after the last tensor.
+                    if start.is_some_and(|s| s <= file_len) {
+                        end_of_data = file_len;
                     }
-                    .into(),
-                ),
+                }
             }
             expected = padded.and_then(|p| t.offset.checked_add(p));
         }

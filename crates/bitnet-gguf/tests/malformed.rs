@@ -73,6 +73,14 @@ fn every_truncation_of_a_real_file_is_an_error() {
                 matches!(err, GgufError::DataOutOfBounds { .. }),
                 "cut {cut}: {err:?}"
             );
+            // The bytes of the tensor the cut runs through are its data, not bytes after the
+            // last tensor: the report holds no `trailing-bytes`.
+            let report = Gguf::parse(bytes).unwrap().validate();
+            assert!(
+                report.findings.iter().all(|f| f.code() != "trailing-bytes"),
+                "cut {cut}: {:?}",
+                report.findings
+            );
         }
     }
 }
@@ -664,6 +672,9 @@ fn misordered_tensors() {
 fn tensor_data_past_the_end_of_the_file() {
     let mut bytes = one_tensor(&[16], ggml_type::F32, 0, 64);
     bytes.truncate(bytes.len() - 1);
+    let report = Gguf::parse(&bytes).unwrap().validate();
+    let codes: Vec<&str> = report.findings.iter().map(|f| f.code()).collect();
+    assert_eq!(codes, ["data-out-of-bounds"]);
     assert!(matches!(
         load_err(&bytes),
         GgufError::DataOutOfBounds {

@@ -1208,3 +1208,42 @@ fn the_required_keys_of_bitnet_b158_files() {
         }]
     );
 }
+
+#[test]
+fn a_tensor_cut_by_the_end_of_the_file_is_reported_once() {
+    // `n` (F32) at 0, `t` (TQ2_0, 1 × 256: 66 bytes, padded to 96) at 32, and the file cut 40
+    // bytes into t. Validation reports t (its size is in the type table); resolving t as a
+    // ternary tensor finds the same, which is not repeated. The 40 bytes are t's, not bytes after
+    // the last tensor.
+    let tq = pack_tq2_0(&weights(256), 1, 256, &[f16::from_f32(0.5)]).unwrap();
+    let (bytes, start) = file(
+        &[
+            ("n", &[4], ggml_type::F32, 0),
+            ("t", &[256, 1], ggml_type::TQ2_0, 32),
+        ],
+        &placed(32 + 40, &[(0, &le_f32(&[1.0; 4])), (32, &tq[..40])]),
+    );
+    let m = Model::parse(&bytes).unwrap();
+    let findings = m.check();
+    assert_eq!(codes(&findings), [("data-out-of-bounds", Some("t"))]);
+    assert_eq!(
+        findings[0].to_string(),
+        format!(
+            "tensor \"t\": data at offset 32 (96 bytes, padded to the alignment) ends past the \
+             end of the {}-byte file",
+            start + 72
+        )
+    );
+    // The same cut through an I2_S tensor (QK256, 1 × 256: 64 bytes): validation cannot size
+    // it, so the one finding is the model's: no flavor fits the 40 bytes left.
+    let qk = pack_qk256(&weights(256), 1, 256).unwrap();
+    let (bytes, _) = file(
+        &[
+            ("n", &[4], ggml_type::F32, 0),
+            ("w", &[256, 1], ggml_type::I2_S, 32),
+        ],
+        &placed(32 + 40, &[(0, &le_f32(&[1.0; 4])), (32, &qk[..40])]),
+    );
+    let findings = Model::parse(&bytes).unwrap().check();
+    assert_eq!(codes(&findings), [("i2s-size-mismatch", Some("w"))]);
+}
