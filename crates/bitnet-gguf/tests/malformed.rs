@@ -686,6 +686,36 @@ fn tensor_data_past_the_end_of_the_file() {
 }
 
 #[test]
+fn an_i2s_tensor_starting_past_the_end_of_the_file() {
+    // The container cannot size I2_S, so only its start is checked: at 4096 in a 64-byte data
+    // section it is out of bounds (with the size 0 it knows), and the 64 bytes belong to no
+    // tensor. At 32, inside the data section, nothing is wrong with its start.
+    let bytes = one_tensor(&[256], ggml_type::I2_S, 4096, 64);
+    let report = Gguf::parse(&bytes).unwrap().validate();
+    let codes: Vec<&str> = report.findings.iter().map(|f| f.code()).collect();
+    assert_eq!(
+        codes,
+        ["tensor-gap", "data-out-of-bounds", "trailing-bytes"]
+    );
+    assert!(matches!(
+        report.first_error(),
+        Some(GgufError::TensorGap { .. })
+    ));
+    assert!(report.findings.iter().any(|f| matches!(
+        f,
+        Finding::Error(GgufError::DataOutOfBounds {
+            tensor_offset: 4096,
+            size: 0,
+            ..
+        })
+    )));
+    let bytes = one_tensor(&[256], ggml_type::I2_S, 32, 64);
+    let report = Gguf::parse(&bytes).unwrap().validate();
+    let codes: Vec<&str> = report.findings.iter().map(|f| f.code()).collect();
+    assert_eq!(codes, ["tensor-gap"]);
+}
+
+#[test]
 fn missing_trailing_padding_after_last_tensor() {
     // 8 bytes of data, but the file ends before the padding to 32.
     let mut r = Raw::header(3, 1, 0);
