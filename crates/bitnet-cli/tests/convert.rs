@@ -253,7 +253,7 @@ fn from_tq1_0_to_every_format() {
 }
 
 /// Overwrites the 28 ignored bytes of every bitnetcpp weight's tail in `bytes` with garbage.
-fn dirty_tails(bytes: &mut [u8], weights: &[MiniWeight]) {
+fn dirty_tails(bytes: &mut [u8], weights: &[TernaryWeight]) {
     for w in weights {
         let at = tensor_start(bytes, w.name) + w.rows * w.cols / 4 + 4;
         for (i, b) in bytes[at..at + 28].iter_mut().enumerate() {
@@ -326,7 +326,7 @@ fn bitnet32f16_scales_per_256_block_go_to_tq_and_back() {
     // One d per block of 256 (the 8 blocks of 32 it covers share it), differing between them:
     // TQ holds that exactly, and back; QK256 and bitnetcpp (one scale per tensor) refuse.
     let dir = tempfile::tempdir().unwrap();
-    let w = MiniWeight::new("blk.0.ffn_down.weight", 768, 8, 1.0, 1.0);
+    let w = TernaryWeight::new("blk.0.ffn_down.weight", 768, 8, 1.0, 1.0);
     let palette = [0.5f32, -0.75, 1.25, -2.0, 0.0078125];
     let d256 = |row: usize, block: usize| palette[(row * 3 + block) % palette.len()];
     let d32: Vec<f16> = (0..w.rows * w.cols / 32)
@@ -383,7 +383,7 @@ fn tq_block_scales_and_sibling_go_to_bitnet32f16() {
     // TQ2_0 with a different d per block and a sibling: BitNet32F16 takes d × s per block where
     // that is exactly an f16; a sibling of 0.1 makes it not one.
     let dir = tempfile::tempdir().unwrap();
-    let w = MiniWeight::new("blk.0.ffn_up.weight", 512, 4, 1.0, 1.0);
+    let w = TernaryWeight::new("blk.0.ffn_up.weight", 512, 4, 1.0, 1.0);
     let ds: Vec<f16> = (0..8)
         .map(|b| f16::from_f32([0.5, -1.0, 2.0][b % 3]))
         .collect();
@@ -450,7 +450,13 @@ fn refused(dir: &Path, input: &str, target: TernaryFormat, tensor: &str, reason:
 fn rows_of_640_do_not_go_to_tq() {
     let dir = tempfile::tempdir().unwrap();
     let mut weights = mini_weights();
-    weights.push(MiniWeight::new("blk.0.ffn_gate.weight", 640, 8, 0.5, 1.0));
+    weights.push(TernaryWeight::new(
+        "blk.0.ffn_gate.weight",
+        640,
+        8,
+        0.5,
+        1.0,
+    ));
     for source in [Qk256, BitNet32F16, BitnetCpp] {
         let name = format!("{source}.gguf");
         write(dir.path(), &name, &mini_with(source, &weights));
@@ -876,10 +882,10 @@ fn convert_never_writes_an_ambiguous_i2s_tensor() {
     // output must read back as the target and decode to the same values: never a file that
     // exits 0 from convert and fails compat-check.
     let dir = tempfile::tempdir().unwrap();
-    let w = MiniWeight::new("blk.0.ffn_up.weight", 512, 1, 0.5, 1.0);
+    let w = TernaryWeight::new("blk.0.ffn_up.weight", 512, 1, 0.5, 1.0);
     let mut b = bitnet_gguf::GgufBuilder::new();
     bitnet_keys(&mut b, MINI_EMBD as u64);
-    let (data, sibling) = w.stored(Qk256);
+    let (data, sibling) = stored(&w, Qk256);
     b.tensor(w.name, &[512, 1], ggml_type::I2_S, data);
     b.tensor(
         w.sibling(),

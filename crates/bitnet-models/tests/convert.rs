@@ -7,46 +7,16 @@ use bitnet_gguf::{ggml_type, Gguf, GgufBuilder, MetadataValue, TensorSpec};
 use bitnet_models::convert::{ConvertError, Options, Plan, Summary};
 use bitnet_models::diff::{diff, Outcome};
 use bitnet_models::{Kernel, Model, TernaryFormat};
-use bitnet_testkit::rng::SplitMix64;
+use bitnet_testkit::weight::TernaryWeight;
 use half::f16;
 
 use TernaryFormat::{BitNet32F16, BitnetCpp, Qk256, Tq1_0, Tq2_0};
 
-/// A ternary weight: `rows × cols` weights whose values are `w × scale`; stored in a TQ format
-/// with block scale `tq_d` and a sibling `scale / tq_d`.
-#[derive(Debug, Clone)]
-struct W {
-    name: &'static str,
-    cols: usize,
-    rows: usize,
-    weights: Vec<i8>,
-    scale: f32,
-    tq_d: f32,
-}
+/// A ternary weight; stored in a TQ format with block scale `tq_d` and a sibling `scale / tq_d`.
+type W = TernaryWeight;
 
 fn w(name: &'static str, cols: usize, rows: usize, scale: f32, tq_d: f32) -> W {
-    let weights = SplitMix64::new((cols * 31 + rows) as u64).ternary(rows * cols);
-    W {
-        name,
-        cols,
-        rows,
-        weights,
-        scale,
-        tq_d,
-    }
-}
-
-impl W {
-    fn expected(&self) -> Vec<u32> {
-        self.weights
-            .iter()
-            .map(|&x| (f32::from(x) * self.scale).to_bits())
-            .collect()
-    }
-
-    fn sibling(&self) -> String {
-        self.name.replace(".weight", ".scale")
-    }
+    TernaryWeight::new(name, cols, rows, scale, tq_d)
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -239,7 +209,11 @@ fn every_direction_decodes_to_the_weights_times_the_scale() {
             for w in &ws {
                 let i = out_model.index_of(w.name).unwrap();
                 assert_eq!(out_model.ternary_format(i).unwrap(), Some(target), "{what}");
-                assert!(decoded(&out, w.name) == w.expected(), "{what}: {}", w.name);
+                assert!(
+                    decoded(&out, w.name) == w.expected_bits(),
+                    "{what}: {}",
+                    w.name
+                );
                 assert_eq!(
                     out_model.gguf().tensor(&w.sibling()).is_some(),
                     keeps,
@@ -341,7 +315,7 @@ fn where_scale_siblings_appear_and_go() {
         assert_eq!(summary.scales_written, 0, "{target}");
         assert_eq!(sibling_value(&out, "blk.0.attn_q.scale"), None, "{target}");
         for w in &one {
-            assert!(decoded(&out, w.name) == w.expected());
+            assert!(decoded(&out, w.name) == w.expected_bits());
         }
         let (out, summary, _) = convert(&qk, &options(target)).unwrap();
         assert_eq!(summary.scales_written, 3, "{target}");
@@ -367,7 +341,7 @@ fn where_scale_siblings_appear_and_go() {
         bitnet_models::pack_qk256(&w0.weights, 8, 256).unwrap(),
     );
     let input = b.build().unwrap();
-    assert!(decoded(&input, w0.name) == w0.expected());
+    assert!(decoded(&input, w0.name) == w0.expected_bits());
     for target in TernaryFormat::ALL {
         let (out, summary, _) = convert(&input, &options(target)).unwrap();
         let names: Vec<String> = Model::parse(&out)
@@ -383,7 +357,7 @@ fn where_scale_siblings_appear_and_go() {
         }
         assert_eq!(names, want, "{target}");
         assert_eq!(summary.scales_dropped, 3 - want.len(), "{target}");
-        assert!(decoded(&out, w0.name) == w0.expected(), "{target}");
+        assert!(decoded(&out, w0.name) == w0.expected_bits(), "{target}");
     }
 }
 
@@ -408,7 +382,7 @@ fn special_scales_convert_exactly_or_are_refused() {
                 match convert(&input, &options(target)) {
                     Ok((out, ..)) => {
                         assert!(f16_ok || target != BitNet32F16, "{what}: not refused");
-                        assert!(decoded(&out, ws[0].name) == ws[0].expected(), "{what}");
+                        assert!(decoded(&out, ws[0].name) == ws[0].expected_bits(), "{what}");
                     }
                     Err(ConvertError::NotExact {
                         tensor,
@@ -518,7 +492,10 @@ fn an_i2s_output_whose_flavor_cannot_be_told_is_refused() {
         );
     }
     let (out, _, _) = convert(&bytes, &options(Qk256)).unwrap();
-    assert_eq!(decoded(&out, "blk.0.ffn_gate.weight"), lone[0].expected());
+    assert_eq!(
+        decoded(&out, "blk.0.ffn_gate.weight"),
+        lone[0].expected_bits()
+    );
     // Beside a tensor that fits the target alone, the file's flavor is decided: the same weight
     // converts, and reads back.
     let mut ws = weights();
@@ -526,7 +503,10 @@ fn an_i2s_output_whose_flavor_cannot_be_told_is_refused() {
     let bytes = model(Tq2_0, &ws);
     for target in [BitNet32F16, BitnetCpp] {
         let (out, _, _) = convert(&bytes, &options(target)).unwrap();
-        assert_eq!(decoded(&out, "blk.0.ffn_gate.weight"), lone[0].expected());
+        assert_eq!(
+            decoded(&out, "blk.0.ffn_gate.weight"),
+            lone[0].expected_bits()
+        );
     }
 }
 
@@ -573,7 +553,7 @@ fn the_alignment_is_kept() {
             }
             for w in &ws {
                 assert!(
-                    decoded(&out, w.name) == w.expected(),
+                    decoded(&out, w.name) == w.expected_bits(),
                     "{source} -> {target}"
                 );
             }
@@ -604,7 +584,7 @@ fn an_ignored_sibling_is_kept_or_refused() {
             let (i, t) = g.tensor(&w0.sibling()).expect("the stray tensor is kept");
             assert_eq!(t.ne(), &[4]);
             assert_eq!(g.tensor_data(i).unwrap(), &stray[..]);
-            assert!(decoded(&out, w0.name) == w0.expected());
+            assert!(decoded(&out, w0.name) == w0.expected_bits());
             let (a, b) = (Model::parse(&input).unwrap(), Model::parse(&out).unwrap());
             let d = diff(&a, &b, Kernel::scalar()).unwrap();
             assert!(d.tensors_equal(), "{source} -> {target}");

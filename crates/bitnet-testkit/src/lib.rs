@@ -8,6 +8,7 @@
 //! - [`rng`]: splitmix64, the deterministic generator of test data and of fuzz seeds;
 //! - `proptest` (feature `proptest`): the one proptest configuration;
 //! - [`kernel_input`]: the input codec of the `kernels_diff` fuzz target;
+//! - [`weight`]: a ternary weight and the values it must decode to, for tests that build models;
 //! - [`fixtures`] and [`third_party`]: the committed GGUF files, embedded.
 //!
 //! Nothing here needs a file system at run time (the test suites also run on wasm32-wasip1 and
@@ -23,3 +24,4 @@ pub mod proptest;
 pub mod raw;
 pub mod rng;
 pub mod third_party;
+pub mod weight;

@@ -391,86 +391,47 @@ pub fn malformed() -> Vec<(&'static str, Vec<u8>, &'static str)> {
 /// `blk.0.attn_norm.weight`.
 pub const MINI_EMBD: usize = 256;
 
-/// One ternary weight of a [`mini`] model: `rows × cols` weights (−1, 0, +1, row-major) whose
-/// values are `w × scale`.
-#[derive(Debug, Clone)]
-pub struct MiniWeight {
-    pub name: &'static str,
-    pub cols: usize,
-    pub rows: usize,
-    pub weights: Vec<i8>,
-    /// The tensor scale: every value is `w × scale`.
-    pub scale: f32,
-    /// In TQ sources: the block scale `d` of every block (the `.scale` sibling then holds
-    /// `scale / d`, exactly).
-    pub tq_d: f32,
-}
+/// One ternary weight of a [`mini`] model.
+pub use bitnet_testkit::weight::TernaryWeight;
 
-impl MiniWeight {
-    /// A weight of `rows × cols` weights, drawn from a generator seeded by the shape.
-    pub fn new(name: &'static str, cols: usize, rows: usize, scale: f32, tq_d: f32) -> Self {
-        let seed = cols as u64 * 1000 + rows as u64;
-        let weights = bitnet_testkit::rng::SplitMix64::new(seed).ternary(rows * cols);
-        Self {
-            name,
-            cols,
-            rows,
-            weights,
-            scale,
-            tq_d,
+/// The stored bytes of `weight` in `format`, and the `.scale` sibling's value where the source has one
+/// (QK256 and the TQ formats): QK256 `s` in the sibling; BitNet32F16 `d = s` in every block;
+/// bitnetcpp `s` in the tail; TQ `d = tq_d` in every block and `s / d` in the sibling.
+pub fn stored(
+    weight: &TernaryWeight,
+    format: bitnet_models::TernaryFormat,
+) -> (Vec<u8>, Option<f32>) {
+    use bitnet_models::TernaryFormat as F;
+    let (w, rows, cols) = (&weight.weights[..], weight.rows, weight.cols);
+    let blocks = |elems: usize| rows * cols.div_ceil(elems);
+    match format {
+        F::Qk256 => (
+            bitnet_models::pack_qk256(w, rows, cols).unwrap(),
+            Some(weight.scale),
+        ),
+        F::BitNet32F16 => {
+            let d = f16::from_f32(weight.scale);
+            assert_eq!(d.to_f32(), weight.scale, "not an f16");
+            let data =
+                bitnet_models::pack_bitnet32f16(w, rows, cols, &vec![d; blocks(32)]).unwrap();
+            (data, None)
         }
-    }
-
-    /// The values the weight must decode to, computed here: `w × scale`, one f32
-    /// multiplication each.
-    pub fn expected(&self) -> Vec<f32> {
-        self.weights
-            .iter()
-            .map(|&w| f32::from(w) * self.scale)
-            .collect()
-    }
-
-    /// The `.scale` sibling's name.
-    pub fn sibling(&self) -> String {
-        format!("{}.scale", self.name.strip_suffix(".weight").unwrap())
-    }
-
-    /// The stored bytes in `format`, and the `.scale` sibling's value where the source has one
-    /// (QK256 and the TQ formats): QK256 `s` in the sibling; BitNet32F16 `d = s` in every block;
-    /// bitnetcpp `s` in the tail; TQ `d = tq_d` in every block and `s / d` in the sibling.
-    pub fn stored(&self, format: bitnet_models::TernaryFormat) -> (Vec<u8>, Option<f32>) {
-        use bitnet_models::TernaryFormat as F;
-        let (w, rows, cols) = (&self.weights[..], self.rows, self.cols);
-        let blocks = |elems: usize| rows * cols.div_ceil(elems);
-        match format {
-            F::Qk256 => (
-                bitnet_models::pack_qk256(w, rows, cols).unwrap(),
-                Some(self.scale),
-            ),
-            F::BitNet32F16 => {
-                let d = f16::from_f32(self.scale);
-                assert_eq!(d.to_f32(), self.scale, "not an f16");
-                let data =
-                    bitnet_models::pack_bitnet32f16(w, rows, cols, &vec![d; blocks(32)]).unwrap();
-                (data, None)
-            }
-            F::BitnetCpp => (
-                bitnet_models::pack_bitnetcpp(w, rows, cols, self.scale).unwrap(),
-                None,
-            ),
-            F::Tq2_0 | F::Tq1_0 => {
-                let d = f16::from_f32(self.tq_d);
-                assert_eq!(d.to_f32(), self.tq_d, "not an f16");
-                let post = self.scale / self.tq_d;
-                assert_eq!(post * self.tq_d, self.scale, "not exact");
-                let ds = vec![d; blocks(256)];
-                let data = if format == F::Tq2_0 {
-                    bitnet_models::pack_tq2_0(w, rows, cols, &ds)
-                } else {
-                    bitnet_models::pack_tq1_0(w, rows, cols, &ds)
-                };
-                (data.unwrap(), Some(post))
-            }
+        F::BitnetCpp => (
+            bitnet_models::pack_bitnetcpp(w, rows, cols, weight.scale).unwrap(),
+            None,
+        ),
+        F::Tq2_0 | F::Tq1_0 => {
+            let d = f16::from_f32(weight.tq_d);
+            assert_eq!(d.to_f32(), weight.tq_d, "not an f16");
+            let post = weight.scale / weight.tq_d;
+            assert_eq!(post * weight.tq_d, weight.scale, "not exact");
+            let ds = vec![d; blocks(256)];
+            let data = if format == F::Tq2_0 {
+                bitnet_models::pack_tq2_0(w, rows, cols, &ds)
+            } else {
+                bitnet_models::pack_tq1_0(w, rows, cols, &ds)
+            };
+            (data.unwrap(), Some(post))
         }
     }
 }
@@ -488,11 +449,11 @@ pub fn ggml_type_of(format: bitnet_models::TernaryFormat) -> u32 {
 /// The ternary weights of the standard mini model: three tensors, rows of 256, 768 and 512
 /// columns, scales 0.5, −0.75 and 1.25 (as TQ: `d` 1.0, 0.5 and −0.625 with siblings 0.5,
 /// −1.5 and −2.0).
-pub fn mini_weights() -> Vec<MiniWeight> {
+pub fn mini_weights() -> Vec<TernaryWeight> {
     vec![
-        MiniWeight::new("blk.0.attn_q.weight", MINI_EMBD, 64, 0.5, 1.0),
-        MiniWeight::new("blk.0.ffn_down.weight", 768, 32, -0.75, 0.5),
-        MiniWeight::new("blk.0.ffn_up.weight", 512, 16, 1.25, -0.625),
+        TernaryWeight::new("blk.0.attn_q.weight", MINI_EMBD, 64, 0.5, 1.0),
+        TernaryWeight::new("blk.0.ffn_down.weight", 768, 32, -0.75, 0.5),
+        TernaryWeight::new("blk.0.ffn_up.weight", 512, 16, 1.25, -0.625),
     ]
 }
 
@@ -520,16 +481,16 @@ pub fn mini_plain_tensors() -> [(&'static str, Vec<u64>, u32, Vec<u8>); 2] {
 }
 
 /// A valid `bitnet-b1.58` model: [`bitnet_keys`], the [`mini_plain_tensors`], then every weight
-/// of `weights` stored in `format` ([`MiniWeight::stored`]), each followed by its `.scale`
+/// of `weights` stored in `format` ([`stored`]), each followed by its `.scale`
 /// sibling where the format has one.
-pub fn mini_with(format: bitnet_models::TernaryFormat, weights: &[MiniWeight]) -> Vec<u8> {
+pub fn mini_with(format: bitnet_models::TernaryFormat, weights: &[TernaryWeight]) -> Vec<u8> {
     let mut b = GgufBuilder::new();
     bitnet_keys(&mut b, MINI_EMBD as u64);
     for (name, ne, ty, data) in mini_plain_tensors() {
         b.tensor(name, &ne, ty, data);
     }
     for w in weights {
-        let (data, sibling) = w.stored(format);
+        let (data, sibling) = stored(w, format);
         b.tensor(
             w.name,
             &[w.cols as u64, w.rows as u64],
