@@ -10,6 +10,7 @@ mod files;
 mod fuzz;
 mod gen_fixtures;
 mod gen_model;
+mod release_build;
 
 use std::path::PathBuf;
 
