@@ -48,7 +48,8 @@ unsafe extern "C" fn capture_log(
     let cont = level == sys::GGML_LOG_LEVEL_CONT;
     let level = if cont { log.last_level } else { level };
     if log.verbose {
-        eprint!("{text}");
+        // Not eprint!, which panics when stderr is gone.
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
     }
     if level >= KEEP_FROM {
         match (cont, log.messages.last_mut()) {
