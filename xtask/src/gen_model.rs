@@ -620,6 +620,15 @@ mod tests {
             }
             assert_eq!(signs, [true, true], "cols {cols}: both signs");
         }
+        // The value is the documented function of the generator's next word: mantissa from
+        // bits 16..26, sign from bit 0.
+        for seed in 0..64 {
+            let word = ChaCha8Rng::seed_from_u64(seed).next_u32();
+            let magnitude = (1.0 + f64::from((word >> 16) & 0x3FF) / 1024.0) / 2.0 / 16.0;
+            let expected = if word & 1 == 1 { -magnitude } else { magnitude };
+            let s = draw_scale(&mut ChaCha8Rng::seed_from_u64(seed), 256);
+            assert_eq!(f64::from(s), expected, "seed {seed}");
+        }
         // The exponent stays that of a normal f16 for the longest rows.
         let s = draw_scale(&mut ChaCha8Rng::seed_from_u64(1), u64::MAX);
         assert!((0.5 / 8192.0..1.0 / 8192.0).contains(&s.abs()), "{s}");

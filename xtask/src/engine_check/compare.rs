@@ -81,8 +81,9 @@ pub fn identical(a: &[Vec<f32>], b: &[Vec<f32>]) -> Result<usize, String> {
 pub struct Closeness {
     /// How many logits were compared.
     pub count: usize,
-    /// The position whose logits are relatively farthest from the reference's, and how far: the
-    /// RMS of `a − ref` over its logits divided by the RMS of the reference's logits there.
+    /// The position whose logits are relatively farthest from the reference's (the first of
+    /// equals), and how far: the RMS of `a − ref` over its logits divided by the RMS of the
+    /// reference's logits there.
     pub worst_position: usize,
     pub worst_rel_rms: f64,
     /// The same ratio over all logits at once.
@@ -227,6 +228,8 @@ mod tests {
             (same.worst_rel_rms, same.rel_rms, same.max_abs),
             (0.0, 0.0, 0.0)
         );
+        // Of equals, the first position and the first logit are named.
+        assert_eq!((same.worst_position, same.at), (0, (0, 0)));
     }
 
     #[test]
