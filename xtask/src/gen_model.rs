@@ -1,6 +1,6 @@
-//! `cargo xtask gen-model --shape mini|2b4t --flavor F [--seed N] --out PATH`: a seeded synthetic
-//! model with real BitNet b1.58 layer names and shapes (docs/xtask.md), so loaders and `convert`
-//! can be tested on realistic files without a download.
+//! `cargo xtask gen-model --shape mini|2b4t --flavor F [--seed N] [--arch NAME] --out PATH`: a
+//! seeded synthetic model with real BitNet b1.58 layer names and shapes (docs/xtask.md), so
+//! loaders, `convert` and engines can be tested on realistic files without a download.
 //!
 //! `2b4t` has the shapes of Microsoft's bitnet-b1.58-2B-4T (30 layers, embedding 2560,
 //! feed-forward 6912, vocabulary 128256, 20 heads, 5 KV heads): 210 ternary weights, an F16
@@ -13,7 +13,11 @@
 //! models do). The codes are random bytes whose 2-bit fields are all valid (0, 1, 2): any such
 //! byte is a valid code byte in every 2-bit layout, so the weights need no packing. Content
 //! comes from one `ChaCha8Rng` per tensor (seed, tensor index). The file is streamed through
-//! `GgufWriter` into a temporary file beside PATH, then renamed: memory stays a few MiB.
+//! `GgufWriter` into a temporary file beside PATH, then renamed: memory stays a few MiB (plus
+//! the tokenizer's strings).
+//!
+//! The metadata is every key mainline llama.cpp's `bitnet` architecture reads and a complete
+//! tokenizer ([`vocab`]), so `--arch bitnet` TQ2_0 and TQ1_0 models load and run there.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,11 @@ use bitnet_models::convert::{file_type_of, ggml_type_of};
 use bitnet_models::TernaryFormat;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+pub(crate) mod vocab;
+
+/// The architecture written by default: bitnet.cpp's name for BitNet b1.58.
+pub(crate) const DEFAULT_ARCH: &str = "bitnet-b1.58";
 
 /// Bytes generated and written per step.
 const STEP: usize = 4 << 20;
@@ -60,6 +69,9 @@ pub struct Args {
     /// The seed of the content.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// `general.architecture` and the prefix of its keys: `bitnet` is mainline llama.cpp's name.
+    #[arg(long, default_value = DEFAULT_ARCH)]
+    arch: String,
     /// The file to write (replaced if it exists).
     #[arg(long)]
     out: PathBuf,
@@ -74,6 +86,8 @@ struct Dims {
     vocab: u64,
     heads: u64,
     kv_heads: u64,
+    /// Special tokens at the end of the vocabulary.
+    special: u64,
 }
 
 impl Shape {
@@ -86,6 +100,7 @@ impl Shape {
                 vocab: 512,
                 heads: 4,
                 kv_heads: 1,
+                special: 2,
             },
             Shape::B2b4t => Dims {
                 layers: 30,
@@ -94,8 +109,17 @@ impl Shape {
                 vocab: 128_256,
                 heads: 20,
                 kv_heads: 5,
+                // LLaMA 3's 128 000 tokens and 256 special ones.
+                special: 256,
             },
         }
+    }
+
+    /// The shape's tokenizer.
+    pub(crate) fn vocab(self) -> Result<vocab::Vocab> {
+        let d = self.dims();
+        vocab::vocab(d.vocab as usize, d.special as usize)
+            .with_context(|| format!("no vocabulary of {} tokens", d.vocab))
     }
 
     pub(crate) fn name(self) -> &'static str {
@@ -189,9 +213,14 @@ fn tensors(dims: Dims, format: TernaryFormat) -> Vec<(TensorSpec, Content)> {
     out
 }
 
-fn metadata(shape: Shape, dims: Dims, format: TernaryFormat) -> Vec<(String, MetadataValue)> {
-    let arch = "bitnet-b1.58";
+fn metadata(
+    shape: Shape,
+    dims: Dims,
+    format: TernaryFormat,
+    arch: &str,
+) -> Result<Vec<(String, MetadataValue)>> {
     let key = |k: &str| format!("{arch}.{k}");
+    let vocab = shape.vocab()?;
     let mut kv: Vec<(String, MetadataValue)> = vec![("general.architecture".into(), arch.into())];
     if let Some(ft) = file_type_of(format) {
         kv.push(("general.file_type".into(), ft.into()));
@@ -220,18 +249,23 @@ fn metadata(shape: Shape, dims: Dims, format: TernaryFormat) -> Vec<(String, Met
         (key("rope.freq_base"), 500_000.0f32.into()),
         (key("attention.layer_norm_rms_epsilon"), 1e-5f32.into()),
         ("tokenizer.ggml.model".into(), "gpt2".into()),
+        ("tokenizer.ggml.pre".into(), "llama-bpe".into()),
         (
             "tokenizer.ggml.tokens".into(),
-            MetadataValue::strings((0..dims.vocab).map(|i| format!("t{i}"))),
+            MetadataValue::strings(vocab.tokens),
         ),
         (
             "tokenizer.ggml.token_type".into(),
-            MetadataValue::array(ValueType::I32, (0..dims.vocab).map(|_| 1i32)),
+            MetadataValue::array(ValueType::I32, vocab.token_types),
         ),
-        ("tokenizer.ggml.bos_token_id".into(), 0u32.into()),
-        ("tokenizer.ggml.eos_token_id".into(), 1u32.into()),
+        (
+            "tokenizer.ggml.merges".into(),
+            MetadataValue::strings(vocab.merges),
+        ),
+        ("tokenizer.ggml.bos_token_id".into(), vocab.bos.into()),
+        ("tokenizer.ggml.eos_token_id".into(), vocab.eos.into()),
     ]);
-    kv
+    Ok(kv)
 }
 
 /// Each byte value mapped to a code byte whose four 2-bit fields are all 0, 1 or 2: the byte
@@ -248,21 +282,30 @@ fn code_bytes_table() -> [u8; 256] {
     })
 }
 
-/// A tensor's scale: an f16 value in [0.5, 1), sign from the word's low bit.
-fn draw_scale(rng: &mut ChaCha8Rng) -> f32 {
+/// A tensor's scale: an f16 value of magnitude in [0.5, 1) × 2^-e, e = ⌊log2(`cols`) / 2⌋ (so
+/// 2^e ≤ sqrt(cols) < 2^(e+1)), and sign from the word's low bit. A row of `cols` random
+/// ternary weights (two thirds of them non-zero) then maps unit-sized inputs to outputs 0.4 to
+/// 1.6 times that size, as a trained model's layers keep activations near unit size: the model
+/// is numerically tame (attention scores of order 1, no saturated softmax), so an engine's
+/// rounding stays small in its logits (docs/xtask.md, engine-check).
+fn draw_scale(rng: &mut ChaCha8Rng, cols: u64) -> f32 {
     let word = rng.next_u32();
-    let bits = 0x3800 | ((word >> 16) as u16 & 0x03FF) | (((word & 1) as u16) << 15);
+    // At most 13, so the value stays a normal f16 (exponent field 14 - e ≥ 1).
+    let e = (cols.max(1).ilog2() / 2).min(13) as u16;
+    let exponent = (14 - e) << 10;
+    let bits = exponent | ((word >> 16) as u16 & 0x03FF) | (((word & 1) as u16) << 15);
     half::f16::from_bits(bits).to_f32()
 }
 
 pub fn run(args: Args) -> Result<()> {
     let format = args.flavor.format();
-    let done = generate(args.shape, format, args.seed, &args.out)?;
+    let done = generate(args.shape, format, args.seed, &args.arch, &args.out)?;
     println!(
-        "wrote {} ({} shape, {} weights): {} tensors, {} bytes in {:.2} s, {:.2} GB/s",
+        "wrote {} ({} shape, {} weights, arch {}): {} tensors, {} bytes in {:.2} s, {:.2} GB/s",
         args.out.display(),
         args.shape.name(),
         format.name(),
+        args.arch,
         done.tensors,
         done.bytes,
         done.seconds,
@@ -282,18 +325,23 @@ pub(crate) struct Generated {
     pub seconds: f64,
 }
 
-/// Writes the model of `shape` with `format` weights and content from `seed` to `out` (replaced
-/// if it exists), through a temporary file beside it. `cargo xtask crossval` calls this too.
+/// Writes the model of `shape` with `format` weights and content from `seed`, architecture
+/// `arch`, to `out` (replaced if it exists), through a temporary file beside it. `cargo xtask
+/// crossval` and `engine-check` call this too.
 pub(crate) fn generate(
     shape: Shape,
     format: TernaryFormat,
     seed: u64,
+    arch: &str,
     out: &Path,
 ) -> Result<Generated> {
     let dims = shape.dims();
     let specs_content = tensors(dims, format);
     let specs: Vec<TensorSpec> = specs_content.iter().map(|(s, _)| s.clone()).collect();
-    let metadata = metadata(shape, dims, format);
+    if arch.is_empty() {
+        bail!("the architecture name is empty");
+    }
+    let metadata = metadata(shape, dims, format, arch)?;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -316,7 +364,7 @@ pub(crate) fn generate(
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((i as u64) << 32));
         match content {
             Content::Ternary => {
-                scale = draw_scale(&mut rng);
+                scale = draw_scale(&mut rng, spec.ne[0]);
                 write_ternary(&mut w, &mut rng, &table, format, spec, scale, &mut buf)?;
             }
             Content::Scale => w.write_data(&scale.to_le_bytes())?,
@@ -410,4 +458,179 @@ fn write_ternary<W: Write>(
         w.write_data(&tail)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bitnet_gguf::{Gguf, Value};
+    use bitnet_models::Model;
+
+    use super::*;
+
+    fn generated(format: TernaryFormat, arch: &str) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.gguf");
+        generate(Shape::Mini, format, 1, arch, &path).unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    #[test]
+    fn test_bitnet_arch_writes_every_key_mainline_llama_cpp_reads() {
+        let bytes = generated(TernaryFormat::Tq2_0, "bitnet");
+        let g = Gguf::parse(&bytes).unwrap();
+        assert_eq!(
+            g.get("general.architecture").unwrap().as_str(),
+            Some("bitnet")
+        );
+        // The keys llama.cpp's model loader reads for `bitnet` (llama-model.cpp, load_hparams
+        // and llama_model_bitnet::load_arch_hparams), with the types it accepts.
+        for (key, value) in [
+            ("bitnet.context_length", Value::U32(4096)),
+            ("bitnet.embedding_length", Value::U32(256)),
+            ("bitnet.feed_forward_length", Value::U32(768)),
+            ("bitnet.block_count", Value::U32(2)),
+            ("bitnet.attention.head_count", Value::U32(4)),
+            ("bitnet.attention.head_count_kv", Value::U32(1)),
+            ("bitnet.rope.freq_base", Value::F32(500_000.0)),
+            ("bitnet.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
+            ("general.file_type", Value::U32(37)),
+            ("tokenizer.ggml.model", Value::String("gpt2")),
+            ("tokenizer.ggml.pre", Value::String("llama-bpe")),
+            ("tokenizer.ggml.bos_token_id", Value::U32(510)),
+            ("tokenizer.ggml.eos_token_id", Value::U32(511)),
+        ] {
+            assert_eq!(g.get(key), Some(value), "{key}");
+        }
+        assert!(g
+            .metadata()
+            .iter()
+            .all(|e| !e.key.starts_with("bitnet-b1.58.")));
+        for (key, elem, len) in [
+            ("tokenizer.ggml.tokens", ValueType::String, 512),
+            ("tokenizer.ggml.token_type", ValueType::I32, 512),
+            ("tokenizer.ggml.merges", ValueType::String, 254),
+        ] {
+            let a = *g.get(key).unwrap().as_array().unwrap();
+            assert_eq!((a.elem_type(), a.len()), (elem, len), "{key}");
+        }
+        let merges: Vec<&str> = g
+            .get("tokenizer.ggml.merges")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .strings()
+            .unwrap()
+            .collect();
+        assert_eq!(merges[..3], ["a a", "a b", "a c"]);
+    }
+
+    #[test]
+    fn test_tensors_are_exactly_those_the_bitnet_graph_creates() {
+        // llama_model_bitnet::load_arch_tensors: every one required but the `.scale` factors,
+        // and llama.cpp refuses a file with a tensor it does not create.
+        let (embd, ff, kv) = (256, 768, 64);
+        let mut expected = BTreeMap::from([
+            (
+                "token_embd.weight".to_owned(),
+                (vec![embd, 512], ggml_type::F16),
+            ),
+            (
+                "output_norm.weight".to_owned(),
+                (vec![embd], ggml_type::F32),
+            ),
+        ]);
+        for i in 0..2 {
+            for (name, ne) in [
+                ("attn_norm", vec![embd]),
+                ("attn_sub_norm", vec![embd]),
+                ("ffn_norm", vec![embd]),
+                ("ffn_sub_norm", vec![ff]),
+            ] {
+                expected.insert(format!("blk.{i}.{name}.weight"), (ne, ggml_type::F32));
+            }
+            for (name, ne) in [
+                ("attn_q", vec![embd, embd]),
+                ("attn_k", vec![embd, kv]),
+                ("attn_v", vec![embd, kv]),
+                ("attn_output", vec![embd, embd]),
+                ("ffn_gate", vec![embd, ff]),
+                ("ffn_up", vec![embd, ff]),
+                ("ffn_down", vec![ff, embd]),
+            ] {
+                expected.insert(format!("blk.{i}.{name}.weight"), (ne, ggml_type::TQ2_0));
+                expected.insert(format!("blk.{i}.{name}.scale"), (vec![1], ggml_type::F32));
+            }
+        }
+        let bytes = generated(TernaryFormat::Tq2_0, "bitnet");
+        let g = Gguf::parse(&bytes).unwrap();
+        let found: BTreeMap<String, (Vec<u64>, u32)> = g
+            .tensors()
+            .iter()
+            .map(|t| (t.name.to_owned(), (t.ne().to_vec(), t.ggml_type)))
+            .collect();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn test_default_arch_passes_the_bitnet_b158_rules_and_output_is_reproducible() {
+        for format in TernaryFormat::ALL {
+            let bytes = generated(format, DEFAULT_ARCH);
+            let model = Model::parse(&bytes).unwrap();
+            assert_eq!(model.check(), vec![], "{format:?}");
+            assert_eq!(
+                model.gguf().get("general.architecture").unwrap().as_str(),
+                Some(DEFAULT_ARCH)
+            );
+            assert!(model.gguf().get("bitnet-b1.58.block_count").is_some());
+            assert_eq!(generated(format, DEFAULT_ARCH), bytes, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn test_an_empty_arch_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.gguf");
+        let e = generate(Shape::Mini, TernaryFormat::Tq2_0, 1, "", &path).unwrap_err();
+        assert_eq!(e.to_string(), "the architecture name is empty");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn test_scales_shrink_with_the_square_root_of_the_row_length() {
+        // e = floor(log2(cols) / 2): 2^e ≤ sqrt(cols) < 2^(e+1).
+        for (cols, e) in [
+            (1, 0),
+            (3, 0),
+            (4, 1),
+            (256, 4),
+            (768, 4),
+            (2560, 5),
+            (6912, 6),
+        ] {
+            let (low, high) = (0.5 / f32::powi(2.0, e), 1.0 / f32::powi(2.0, e));
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            let mut signs = [false; 2];
+            for _ in 0..200 {
+                let s = draw_scale(&mut rng, cols);
+                assert!((low..high).contains(&s.abs()), "cols {cols}: {s}");
+                assert_eq!(half::f16::from_f32(s).to_f32(), s, "an f16 value");
+                signs[usize::from(s < 0.0)] = true;
+            }
+            assert_eq!(signs, [true, true], "cols {cols}: both signs");
+        }
+        // The value is the documented function of the generator's next word: mantissa from
+        // bits 16..26, sign from bit 0.
+        for seed in 0..64 {
+            let word = ChaCha8Rng::seed_from_u64(seed).next_u32();
+            let magnitude = (1.0 + f64::from((word >> 16) & 0x3FF) / 1024.0) / 2.0 / 16.0;
+            let expected = if word & 1 == 1 { -magnitude } else { magnitude };
+            let s = draw_scale(&mut ChaCha8Rng::seed_from_u64(seed), 256);
+            assert_eq!(f64::from(s), expected, "seed {seed}");
+        }
+        // The exponent stays that of a normal f16 for the longest rows.
+        let s = draw_scale(&mut ChaCha8Rng::seed_from_u64(1), u64::MAX);
+        assert!((0.5 / 8192.0..1.0 / 8192.0).contains(&s.abs()), "{s}");
+    }
 }

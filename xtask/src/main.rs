@@ -6,10 +6,12 @@
 mod bench_kernels;
 mod cross_test;
 mod crossval;
+mod engine_check;
 mod files;
 mod fuzz;
 mod gen_fixtures;
 mod gen_model;
+mod release_build;
 
 use std::path::PathBuf;
 
@@ -34,6 +36,8 @@ enum Command {
     CrossTest(cross_test::Args),
     /// Compare the project's reading of GGUF files with mainline ggml's and gguf-py's.
     Crossval(crossval::Args),
+    /// Build mainline llama.cpp, run the project's models in it and compare their logits.
+    EngineCheck(engine_check::Args),
     /// Run the cargo-fuzz targets for a while each, or write/check their seeds.
     Fuzz(fuzz::Args),
 }
@@ -45,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchKernels(args) => bench_kernels::run(args),
         Command::CrossTest(args) => cross_test::run(args),
         Command::Crossval(args) => crossval::run(args),
+        Command::EngineCheck(args) => engine_check::run(args),
         Command::Fuzz(args) => fuzz::run(args),
     }
 }

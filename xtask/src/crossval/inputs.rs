@@ -92,8 +92,14 @@ pub fn collect(root: &Path, given: &[PathBuf], kernel: Kernel) -> Result<Inputs>
         }
         for format in MODEL_FORMATS {
             let path = scratch.join(format!("mini-{}.gguf", format.name()));
-            gen_model::generate(Shape::Mini, format, MODEL_SEED, &path)
-                .with_context(|| format!("generating {}", path.display()))?;
+            gen_model::generate(
+                Shape::Mini,
+                format,
+                MODEL_SEED,
+                gen_model::DEFAULT_ARCH,
+                &path,
+            )
+            .with_context(|| format!("generating {}", path.display()))?;
             // Made to convert exactly (f16 scales, whole blocks): a refusal is a failure.
             sources.push((path, true));
         }

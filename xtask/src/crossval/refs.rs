@@ -5,7 +5,7 @@
 //! naming what to install.
 
 use std::fs;
-use std::io::{self, BufRead as _, BufReader};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,59 +27,21 @@ pub const VENV: &str = "target/crossval-venv";
 const VENV_STAMP: &str = "crossval-requirements.txt";
 
 /// The built ggml-dump.
-#[derive(Debug)]
-pub struct GgmlDump {
-    pub exe: PathBuf,
-    /// How long `cargo build` took (a no-op build when nothing changed).
-    pub build_time: Duration,
-}
+pub type GgmlDump = crate::release_build::Built;
 
-/// Builds ggml-dump with `$CARGO build --release --locked` and finds the executable in cargo's own
-/// report, so `CARGO_TARGET_DIR` and the like are followed.
+/// Builds ggml-dump with `$CARGO build --release --locked`.
 pub fn build_ggml_dump(root: &Path) -> Result<GgmlDump> {
     eprintln!(
         "crossval: building ggml-dump (cargo build --release --locked --manifest-path \
          {GGML_DUMP_MANIFEST})"
     );
-    let start = Instant::now();
-    let mut child = Command::new(crate::cargo())
-        .current_dir(root)
-        // --locked: the pinned sources are in Cargo.lock, which a build must not move.
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--manifest-path",
-            GGML_DUMP_MANIFEST,
-        ])
-        .args(["--message-format", "json-render-diagnostics"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("failed to run cargo")?;
-    let mut exe = None;
-    let stdout = child.stdout.take().context("cargo's stdout")?;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("reading cargo's output")?;
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if message["reason"] == "compiler-artifact" && message["target"]["name"] == "ggml-dump" {
-            if let Some(path) = message["executable"].as_str() {
-                exe = Some(PathBuf::from(path));
-            }
-        }
-    }
-    let status = child.wait().context("waiting for cargo")?;
-    let build_time = start.elapsed();
-    if !status.success() {
-        bail!(
+    match crate::release_build::build(root, GGML_DUMP_MANIFEST, "ggml-dump")? {
+        Ok(built) => Ok(built),
+        Err(status) => bail!(
             "building ggml-dump failed ({status}); it compiles ggml's C and C++ sources with the \
              cc crate and needs a C and a C++ compiler (Debian: apt-get install build-essential)"
-        );
+        ),
     }
-    let exe = exe.context("cargo built ggml-dump but named no executable")?;
-    Ok(GgmlDump { exe, build_time })
 }
 
 /// The gguf-py venv, ready.
