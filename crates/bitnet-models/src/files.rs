@@ -324,6 +324,13 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_name_is_written_in_the_current_directory() {
+        assert_eq!(parent_dir(Path::new("out.gguf")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("d/out.gguf")), Path::new("d"));
+        assert_eq!(parent_dir(Path::new("/out.gguf")), Path::new("/"));
+    }
+
+    #[test]
     fn same_file_by_metadata() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));

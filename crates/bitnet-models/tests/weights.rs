@@ -71,36 +71,44 @@ fn weights_and_block_scales_are_what_was_packed() {
 
 #[test]
 fn the_first_reserved_code_is_located_and_reads_as_zero() {
-    // Row 1, byte 5 of its first block set to 0b11_01_11_01: codes 1, 3, 1, 3 at shifts 0, 2, 4,
-    // 6. QK256 byte 5 holds elements 5, 37, 69, 101 (shift 2·(e % 128 / 32)), so element 37 is
-    // the first reserved one; bitnetcpp's fields run high bits first (shift 6 − 2·(e / 32)), so
-    // byte 5 holds 5 (shift 6), 37, 69, 101 (shift 0): 5 and 69 are reserved. BitNet32F16 byte 5
-    // holds elements 5, 13, 21, 29 (shift 2·(e / 8)): 13 is the first.
-    for (format, rows, cols, first_col, in_byte) in [
-        (TernaryFormat::Qk256, 3, 300, 37, [5, 37, 69, 101]),
-        (TernaryFormat::BitnetCpp, 2, 384, 5, [5, 37, 69, 101]),
-        (TernaryFormat::BitNet32F16, 2, 70, 13, [5, 13, 21, 29]),
-        (TernaryFormat::Tq2_0, 2, 512, 37, [5, 37, 69, 101]),
+    // Row 1, byte 5 of block `block` set to 0b11_01_11_01: codes 1, 3, 1, 3 at shifts 0, 2, 4,
+    // 6. QK256 byte 5 holds elements 5, 37, 69, 101 of the block (shift 2·(e % 128 / 32)), so
+    // element 37 is the first reserved one; bitnetcpp's fields run high bits first (shift
+    // 6 − 2·(e / 32)), so byte 5 holds 5 (shift 6), 37, 69, 101 (shift 0): 5 and 69 are reserved.
+    // BitNet32F16 byte 5 holds elements 5, 13, 21, 29 (shift 2·(e / 8)): 13 is the first.
+    // Elements past the row (QK256 block 1 of 300 columns ends at 44) are padding: not output,
+    // and a reserved code there is not reported.
+    for (format, rows, cols, block, first, in_byte) in [
+        (TernaryFormat::Qk256, 3, 300, 0, 37, [5, 37, 69, 101]),
+        (TernaryFormat::Qk256, 3, 300, 1, 37, [5, 37, 69, 101]),
+        (TernaryFormat::BitnetCpp, 2, 384, 0, 5, [5, 37, 69, 101]),
+        (TernaryFormat::BitnetCpp, 2, 384, 2, 5, [5, 37, 69, 101]),
+        (TernaryFormat::BitNet32F16, 2, 70, 0, 13, [5, 13, 21, 29]),
+        (TernaryFormat::BitNet32F16, 2, 70, 1, 13, [5, 13, 21, 29]),
+        (TernaryFormat::Tq2_0, 2, 512, 1, 37, [5, 37, 69, 101]),
     ] {
         let (mut bytes, w, _) = file(format, rows, cols);
         let model = Model::parse(&bytes).unwrap();
         let start = model.gguf().tensor_start(0).unwrap() as usize;
         let row_bytes = format.row_bytes(cols as u64).unwrap() as usize;
-        bytes[start + row_bytes + 5] = 0b1101_1101;
+        bytes[start + row_bytes + block * format.block_bytes() + 5] = 0b1101_1101;
         let model = Model::parse(&bytes).unwrap();
         let t = model.ternary(0).unwrap().unwrap();
         let mut out = vec![9i8; rows * cols];
+        let first_col = block * format.block_elems() + first;
         assert_eq!(
             t.weights_into(&mut out),
             Ok(Some((1, first_col))),
-            "{format}"
+            "{format}, block {block}"
         );
         let mut want = w.clone();
-        for col in in_byte {
+        for col in in_byte.map(|e| block * format.block_elems() + e) {
             // Code 1 (zero) or the reserved 3, which reads as zero too.
-            want[cols + col] = 0;
+            if col < cols {
+                want[cols + col] = 0;
+            }
         }
-        assert_eq!(out, want, "{format}");
+        assert_eq!(out, want, "{format}, block {block}");
     }
 }
 
