@@ -4,6 +4,7 @@
 //! is found from `CARGO_MANIFEST_DIR`, and cargo is run through `$CARGO`.
 
 mod bench_kernels;
+mod build;
 mod cross_test;
 mod crossval;
 mod engine_check;
@@ -11,7 +12,8 @@ mod files;
 mod fuzz;
 mod gen_fixtures;
 mod gen_model;
-mod release_build;
+mod python;
+mod venv;
 
 use std::path::PathBuf;
 
@@ -40,6 +42,10 @@ enum Command {
     EngineCheck(engine_check::Args),
     /// Run the cargo-fuzz targets for a while each, or write/check their seeds.
     Fuzz(fuzz::Args),
+    /// Build the Python package's wheel, install it into a fresh venv and run its pytest suite.
+    Python(python::Args),
+    /// Run every test: cargo test --workspace --all-features, then the Python suite.
+    Test(python::TestArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +57,8 @@ fn main() -> anyhow::Result<()> {
         Command::Crossval(args) => crossval::run(args),
         Command::EngineCheck(args) => engine_check::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Python(args) => python::run(args),
+        Command::Test(args) => python::run_test(args),
     }
 }
 

@@ -79,7 +79,7 @@ fn check_output(input: &Path, output: &Path, force: bool) -> anyhow::Result<()> 
         return Ok(());
     };
     let in_meta = std::fs::metadata(input)?;
-    if same_file(&in_meta, &out_meta) {
+    if bitnet_models::files::same_file(&in_meta, &out_meta) {
         bail!(
             "{}: is the input {} (the same file); write the conversion elsewhere",
             output.display(),
@@ -90,18 +90,6 @@ fn check_output(input: &Path, output: &Path, force: bool) -> anyhow::Result<()> 
         bail!("{}: exists; pass --force to replace it", output.display());
     }
     Ok(())
-}
-
-#[cfg(unix)]
-fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    a.dev() == b.dev() && a.ino() == b.ino()
-}
-
-#[cfg(not(unix))]
-fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    // Without inodes: the same length and modification time is the best available sign.
-    a.len() == b.len() && a.modified().ok() == b.modified().ok()
 }
 
 /// Runs `convert`.

@@ -18,6 +18,8 @@
 //! Exit statuses: 0 success; 1 a file is invalid (or, under strict mode, has warnings or fails
 //! the gate); 2 a usage, I/O or environment error.
 
+#![forbid(unsafe_code)]
+
 mod compat;
 #[cfg(feature = "full-cli")]
 mod convert;

@@ -14,6 +14,7 @@
 //!   tensor, the `.scale` sibling, the scan, the required keys, decoding of whole tensors.
 //! - [`convert`]: a model re-encoded to another ternary format, exactly or not at all.
 //! - [`diff`]: two models compared, metadata, tensors and decoded values.
+//! - `files` (feature `files`): an input file mapped read-only, an output written atomically.
 //! - `fixtures` (feature `fixtures`): the reference fixtures, built in memory.
 //!
 //! Codes: 0 → −1, 1 → 0, 2 → +1, 3 reserved (decoded as 0, reported by [`scan()`]); TQ1_0 stores
@@ -23,6 +24,8 @@
 pub mod convert;
 pub mod detect;
 pub mod diff;
+#[cfg(feature = "files")]
+pub mod files;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod format;

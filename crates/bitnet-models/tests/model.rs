@@ -1,7 +1,8 @@
 //! The model module (`src/model/`) against the rules of docs/validation.md and docs/formats.md:
 //! every finding's code, severity and location fields; the F32 and F16 values and the chunked
 //! decoding of every type; the `.scale` sibling rules; the absolute offsets of the scan's
-//! findings; which findings refuse a tensor's decoding (`Model::check_for_decode`); and what the
+//! findings; which findings refuse a tensor's decoding (`Model::check_for_decode`, and
+//! `check_for_decode_alone` without the other tensors' scans); and what the
 //! validator says about an I2_S tensor whose span the next tensor's offset decides.
 //!
 //! Files are spelled out field by field (`bitnet_testkit::raw::Raw`), so every offset here is
@@ -894,6 +895,20 @@ fn the_next_tensors_offset_decides_an_i2s_span() {
     assert!(m.decode(0, Kernel::scalar()).is_err());
 }
 
+/// Asserts the codes and tensors of a `check_for_decode` split of tensor `index`.
+fn assert_split(
+    (r, o): (Vec<ModelError>, Vec<ModelError>),
+    index: usize,
+    refusing: &[(&str, Option<&str>)],
+    others: &[(&str, Option<&str>)],
+) {
+    assert_eq!(
+        (codes(&r), codes(&o)),
+        (refusing.to_vec(), others.to_vec()),
+        "tensor {index}"
+    );
+}
+
 #[test]
 fn check_for_decode_refuses_only_what_makes_the_values_untrustworthy() {
     // `n` (F32) at 0, `w.weight` (BitNet32F16 2 × 64, 40 bytes, a non-finite d and a `.scale`
@@ -940,15 +955,9 @@ fn check_for_decode_refuses_only_what_makes_the_values_untrustworthy() {
     assert_eq!(findings[0].location().offset, Some(start + 196 + 2));
     assert_eq!(findings[4].location().offset, Some(start + 32 + 10 + 8));
     let all = codes(&findings);
-    let split =
-        |index: usize, refusing: &[(&str, Option<&str>)], others: &[(&str, Option<&str>)]| {
-            let (r, o) = m.check_for_decode(index);
-            assert_eq!(
-                (codes(&r), codes(&o)),
-                (refusing.to_vec(), others.to_vec()),
-                "tensor {index}"
-            );
-        };
+    let split = |index, refusing: &[_], others: &[_]| {
+        assert_split(m.check_for_decode(index), index, refusing, others)
+    };
     // n: F32 before everything; every finding is elsewhere.
     split(0, &[], &all);
     // w.weight: its non-finite d is about its codes (decoded, w × d), the ignored sibling is a
@@ -961,6 +970,51 @@ fn check_for_decode_refuses_only_what_makes_the_values_untrustworthy() {
     // x: its own placement.
     split(4, &all[1..3], &[all[0], all[3], all[4]]);
     assert_eq!(bits(&m.decode(0, Kernel::scalar()).unwrap()), bits(&n));
+
+    // Without reading other tensors: the same refusals; of the others, the container's and
+    // those of the tensor, its sibling and its weight — w.weight's scan only for w.weight, the
+    // ignored sibling (found resolving w.weight) for both.
+    let container = &all[..3];
+    let alone = |index, refusing: &[_], others: &[_]| {
+        assert_split(m.check_for_decode_alone(index), index, refusing, others)
+    };
+    alone(0, &[], container);
+    alone(1, &[], &all);
+    alone(2, &[], &all[..4]);
+    alone(3, &[], container);
+    alone(4, &all[1..3], &[all[0]]);
+}
+
+#[test]
+fn check_for_decode_alone_refuses_what_check_for_decode_refuses() {
+    // Over the hostile corpus and the committed files: for every tensor, the same refusing
+    // findings in the same order, and other findings that are among check_for_decode's, with
+    // every one of those about the tensor itself.
+    for (name, bytes) in bitnet_testkit::corpus::gguf_seeds() {
+        let Ok(m) = Model::parse(&bytes) else {
+            continue;
+        };
+        for (index, t) in m.gguf().tensors().iter().enumerate() {
+            let (refusing, others) = m.check_for_decode(index);
+            let (refusing_alone, others_alone) = m.check_for_decode_alone(index);
+            assert_eq!(
+                format!("{refusing_alone:?}"),
+                format!("{refusing:?}"),
+                "{name}, tensor {index}"
+            );
+            let text = |v: &[ModelError]| v.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>();
+            let (all, alone) = (text(&others), text(&others_alone));
+            assert!(
+                alone.iter().all(|f| all.contains(f)),
+                "{name}, tensor {index}"
+            );
+            for (f, shown) in others.iter().zip(&all) {
+                if f.location().tensor == Some(t.name) {
+                    assert!(alone.contains(shown), "{name}, tensor {index}: {shown}");
+                }
+            }
+        }
+    }
 }
 
 #[test]

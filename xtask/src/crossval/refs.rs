@@ -4,16 +4,14 @@
 //! Nothing here is skipped quietly: a missing C compiler, Python or venv module is an error
 //! naming what to install.
 
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 
 use super::schema::{Dump, GgmlTypes, PyTypes};
+pub use crate::venv::Venv;
 
 /// ggml-dump's manifest, relative to the workspace root.
 const GGML_DUMP_MANIFEST: &str = "crossval/ggml-dump/Cargo.toml";
@@ -23,11 +21,9 @@ const PY_DUMP: &str = "crossval/gguf_py_dump.py";
 const REQUIREMENTS: &str = "crossval/requirements.txt";
 /// The venv, relative to the workspace root.
 pub const VENV: &str = "target/crossval-venv";
-/// A copy of the requirements the venv was last installed from, inside it.
-const VENV_STAMP: &str = "crossval-requirements.txt";
 
 /// The built ggml-dump.
-pub type GgmlDump = crate::release_build::Built;
+pub type GgmlDump = crate::build::Built;
 
 /// Builds ggml-dump with `$CARGO build --release --locked`.
 pub fn build_ggml_dump(root: &Path) -> Result<GgmlDump> {
@@ -35,108 +31,29 @@ pub fn build_ggml_dump(root: &Path) -> Result<GgmlDump> {
         "crossval: building ggml-dump (cargo build --release --locked --manifest-path \
          {GGML_DUMP_MANIFEST})"
     );
-    match crate::release_build::build(root, GGML_DUMP_MANIFEST, "ggml-dump")? {
-        Ok(built) => Ok(built),
-        Err(status) => bail!(
-            "building ggml-dump failed ({status}); it compiles ggml's C and C++ sources with the \
-             cc crate and needs a C and a C++ compiler (Debian: apt-get install build-essential)"
-        ),
-    }
-}
-
-/// The gguf-py venv, ready.
-#[derive(Debug)]
-pub struct Venv {
-    pub python: PathBuf,
-    /// Whether this run created or updated it (else it was already up to date).
-    pub installed: bool,
-    pub time: Duration,
-}
-
-fn venv_python(venv: &Path) -> PathBuf {
-    if cfg!(windows) {
-        venv.join("Scripts").join("python.exe")
-    } else {
-        venv.join("bin").join("python")
-    }
+    // --locked: the pinned sources are in Cargo.lock, which a build must not move.
+    let args = [
+        "--release",
+        "--locked",
+        "--manifest-path",
+        GGML_DUMP_MANIFEST,
+    ];
+    crate::build::executable(root, &args, "ggml-dump").context(
+        "building ggml-dump failed; it compiles ggml's C and C++ sources with the cc crate and \
+         needs a C and a C++ compiler (Debian: apt-get install build-essential)",
+    )
 }
 
 /// Makes `target/crossval-venv` with the pinned packages of `crossval/requirements.txt`, unless
-/// it already holds exactly those (a copy of the file inside it says so): then it only checks
-/// that its Python runs.
+/// it already holds exactly those.
 pub fn venv(root: &Path) -> Result<Venv> {
-    let start = Instant::now();
-    let dir = root.join(VENV);
-    let python = venv_python(&dir);
-    let requirements_path = root.join(REQUIREMENTS);
-    let requirements = fs::read(&requirements_path)
-        .with_context(|| format!("reading {}", requirements_path.display()))?;
-    let stamp = dir.join(VENV_STAMP);
-    if python.is_file() && fs::read(&stamp).ok().as_deref() == Some(&requirements[..]) {
-        return Ok(Venv {
-            python,
-            installed: false,
-            time: start.elapsed(),
-        });
-    }
-    if !python.is_file() {
-        // A venv whose Python is missing is a failed earlier attempt: start again.
-        if dir.exists() {
-            fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-        }
-        let python3 = if cfg!(windows) { "python" } else { "python3" };
-        eprintln!("crossval: creating {VENV} ({python3} -m venv)");
-        let output = Command::new(python3)
-            .args(["-m", "venv"])
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .output();
-        let output = match output {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
-                "{python3} not found: crossval runs gguf-py, the reference Python reader; \
-                 install Python 3 with its venv module (Debian: apt-get install python3 python3-venv)"
-            ),
-            other => other.with_context(|| format!("failed to run {python3}"))?,
-        };
-        if !output.status.success() || !python.is_file() {
-            let _ = fs::remove_dir_all(&dir);
-            bail!(
-                "`{python3} -m venv {}` failed ({}); install Python's venv module (Debian: \
-                 apt-get install python3-venv):\n{}",
-                dir.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim_end()
-            );
-        }
-    }
-    eprintln!("crossval: installing {REQUIREMENTS} into {VENV}");
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            "-r",
-        ])
-        .arg(&requirements_path)
-        .stdin(Stdio::null())
-        // pip's chatter must not reach stdout, which --json keeps for JSON.
-        .stdout(Stdio::from(io::stderr()))
-        .status()
-        .context("failed to run pip in the venv")?;
-    if !status.success() {
-        bail!(
-            "`pip install -r {REQUIREMENTS}` failed in {VENV} ({status}); it needs PyPI or a \
-             package index that has the pinned versions"
-        );
-    }
-    fs::write(&stamp, &requirements).with_context(|| format!("writing {}", stamp.display()))?;
-    Ok(Venv {
-        python,
-        installed: true,
-        time: start.elapsed(),
-    })
+    crate::venv::ensure(
+        root,
+        VENV,
+        REQUIREMENTS,
+        "crossval",
+        "crossval runs gguf-py, the reference Python reader",
+    )
 }
 
 /// Runs `command` and parses each line of its stdout as a `T`.

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::release_build::{self, Built};
+use crate::build::{self, Built};
 
 /// llama-eval's manifest, relative to the workspace root.
 const MANIFEST: &str = "crossval/llama-eval/Cargo.toml";
@@ -76,7 +76,8 @@ pub fn build(root: &Path) -> Result<Engine> {
         "engine-check: building llama-eval (cargo build --release --locked --manifest-path \
          {MANIFEST}); the first build compiles llama.cpp with CMake, several minutes"
     );
-    let built = match release_build::build(root, MANIFEST, "llama-eval")? {
+    let args = ["--release", "--locked", "--manifest-path", MANIFEST];
+    let built = match build::executable(root, &args, "llama-eval") {
         Ok(built) => built,
         Err(status) => {
             let missing: Vec<&str> = [("cmake", "cmake"), ("c++", "build-essential")]

@@ -2,10 +2,11 @@
 //! callers decode, scan or convert it without looking anything up themselves.
 
 use bitnet_gguf::{ggml_type, GgufError, TensorInfo};
+use half::f16;
 
 use super::{Model, ModelError};
-use crate::format::{bitnetcpp_split, FormatError, TernaryFormat};
-use crate::kernels::Kernel;
+use crate::format::{bitnetcpp_split, check_data, code_position, FormatError, TernaryFormat};
+use crate::kernels::{code_weight, Kernel};
 use crate::scan::{scan, ScanReport};
 
 /// A ternary tensor, resolved: everything [`Kernel::dequantize`] needs, checked.
@@ -68,6 +69,54 @@ impl TernaryTensor<'_> {
                 *v *= s;
             }
         }
+    }
+
+    /// The weight (−1, 0 or +1) of every element into `out` (exactly [`TernaryTensor::len`]
+    /// long), row-major, without row padding: what the kernels multiply by the scales. The
+    /// reserved code 3 reads as 0, as the kernels decode it; the `(row, column)` of the first
+    /// element holding one is returned ([`TernaryTensor::scan`] counts them).
+    pub fn weights_into(&self, out: &mut [i8]) -> Result<Option<(usize, usize)>, FormatError> {
+        let (format, rows, cols) = (self.format, self.rows, self.cols);
+        check_data(format, self.data, rows, cols)?;
+        if out.len() != self.len() {
+            return Err(FormatError::WrongOutputLength {
+                expected: self.len() as u64,
+                actual: out.len() as u64,
+            });
+        }
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let (elems, block_bytes) = (format.block_elems(), format.block_bytes());
+        let mut first_reserved = None;
+        let row_data = self.data.chunks_exact(self.data.len() / rows);
+        for (row, (row_data, row_out)) in row_data.zip(out.chunks_exact_mut(cols)).enumerate() {
+            let blocks = row_data.chunks_exact(block_bytes);
+            for (b, (block, block_out)) in blocks.zip(row_out.chunks_mut(elems)).enumerate() {
+                for (e, w) in block_out.iter_mut().enumerate() {
+                    let code = code_position(format, e).read(block);
+                    if code == 3 && first_reserved.is_none() {
+                        first_reserved = Some((row, b * elems + e));
+                    }
+                    *w = code_weight(code) as i8;
+                }
+            }
+        }
+        Ok(first_reserved)
+    }
+
+    /// The f16 scale `d` of every block, in order (`rows × blocks_per_row` of them: rows are
+    /// padded to whole blocks), for the formats whose blocks carry one (BitNet32F16, TQ2_0,
+    /// TQ1_0); empty for QK256 and bitnetcpp, whose one scale is [`TernaryTensor::scale`].
+    pub fn block_scales(&self) -> Vec<f16> {
+        if !self.format.has_block_scale() {
+            return Vec::new();
+        }
+        let at = self.format.code_bytes();
+        self.data
+            .chunks_exact(self.format.block_bytes())
+            .map(|block| f16::from_le_bytes([block[at], block[at + 1]]))
+            .collect()
     }
 
     /// Reserved codes, non-finite block scales and bad padding (offsets relative to the data).

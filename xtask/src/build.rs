@@ -1,13 +1,13 @@
-//! Building a helper binary of another Cargo workspace in this checkout (`crossval/ggml-dump`,
-//! `crossval/llama-eval`) with `$CARGO build --release --locked`, and finding its executable in
-//! cargo's own report, so `CARGO_TARGET_DIR` and the like are followed.
+//! Building a binary of this repository with cargo and finding the executable it made: the
+//! bitnet-cli of the Python tests, and the binaries of the side workspaces (`crossval/ggml-dump`,
+//! `crossval/llama-eval`).
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 /// A built binary.
 #[derive(Debug)]
@@ -17,21 +17,15 @@ pub struct Built {
     pub build_time: Duration,
 }
 
-/// Builds the binary `name` of the workspace at `manifest` (relative to `root`). Cargo's
-/// diagnostics go to stderr. `Ok(Err(status))` when cargo ran and failed, so the caller can say
-/// what the build needs.
-pub fn build(root: &Path, manifest: &str, name: &str) -> Result<Result<Built, ExitStatus>> {
+/// Runs `$CARGO build ARGS` in `root` and returns the executable of the binary target `name`,
+/// found in cargo's own report (so `CARGO_TARGET_DIR` and the like are followed), with how long
+/// the build took. Cargo's diagnostics go to stderr.
+pub fn executable(root: &Path, args: &[&str], name: &str) -> Result<Built> {
     let start = Instant::now();
     let mut child = Command::new(crate::cargo())
         .current_dir(root)
-        // --locked: the pinned sources are in Cargo.lock, which a build must not move.
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--manifest-path",
-            manifest,
-        ])
+        .arg("build")
+        .args(args)
         .args(["--message-format", "json-render-diagnostics"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -51,10 +45,12 @@ pub fn build(root: &Path, manifest: &str, name: &str) -> Result<Result<Built, Ex
         }
     }
     let status = child.wait().context("waiting for cargo")?;
-    let build_time = start.elapsed();
     if !status.success() {
-        return Ok(Err(status));
+        bail!("`cargo build {}` failed ({status})", args.join(" "));
     }
     let exe = exe.with_context(|| format!("cargo built {name} but named no executable"))?;
-    Ok(Ok(Built { exe, build_time }))
+    Ok(Built {
+        exe,
+        build_time: start.elapsed(),
+    })
 }

@@ -1,0 +1,343 @@
+//! Model files on disk (feature `files`): an input mapped read-only ([`MappedFile`]) and an
+//! output written atomically ([`write_atomically`]).
+//!
+//! This is the file handling that `bitnet-cli` and the Python package (`python/`) share, so both
+//! refuse the same inputs with the same [`FileError`] messages. It owns opening, mapping and
+//! writing files, and nothing about their contents: the bytes it maps go to
+//! [`crate::Model::parse`], the bytes a caller writes come from [`crate::convert`] or a decoder.
+
+use std::fs::{File, Metadata};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+/// Bytes buffered before a write reaches the file.
+const BUFFER: usize = 8 << 20;
+
+/// Why a file could not be opened, mapped or written. Each message starts with the path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// The file cannot be opened (missing, no permission).
+    #[error("{}: cannot open", path.display())]
+    Open {
+        /// The path as given.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The file's metadata cannot be read.
+    #[error("{}: cannot read metadata", path.display())]
+    Metadata {
+        /// The path as given.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The path names a directory.
+    #[error("{}: is a directory, not a GGUF file", path.display())]
+    Directory {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// The path names something other than a regular file (a device, a FIFO).
+    #[error("{}: not a regular file", path.display())]
+    NotRegular {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// The file cannot be mapped.
+    #[error("{}: cannot map", path.display())]
+    Map {
+        /// The path as given.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// No temporary file can be created in the output's directory.
+    #[error("{}: cannot create a temporary file next to it", path.display())]
+    TempFile {
+        /// The output's path.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// Writing the temporary file failed.
+    #[error("{}: cannot write", path.display())]
+    Write {
+        /// The output's path.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// Syncing the temporary file failed.
+    #[error("{}: cannot sync", path.display())]
+    Sync {
+        /// The output's path.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The temporary file cannot be renamed over the output (or, when not overwriting, the
+    /// output appeared meanwhile).
+    #[error("{}: cannot rename the temporary file into place", path.display())]
+    Rename {
+        /// The output's path.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+}
+
+/// A file mapped read-only. An empty file is not mapped (some platforms refuse to map zero
+/// bytes): its bytes are the empty slice, which the parser reports as a truncated magic.
+#[derive(Debug)]
+pub struct MappedFile {
+    map: Option<Mmap>,
+}
+
+impl MappedFile {
+    /// Opens and maps `path`: a regular file, never copied into memory.
+    pub fn open(path: &Path) -> Result<Self, FileError> {
+        let path_buf = || path.to_owned();
+        let file = File::open(path).map_err(|source| FileError::Open {
+            path: path_buf(),
+            source,
+        })?;
+        let meta = file.metadata().map_err(|source| FileError::Metadata {
+            path: path_buf(),
+            source,
+        })?;
+        if meta.is_dir() {
+            return Err(FileError::Directory { path: path_buf() });
+        }
+        if !meta.is_file() {
+            return Err(FileError::NotRegular { path: path_buf() });
+        }
+        if meta.len() == 0 {
+            return Ok(Self { map: None });
+        }
+        // SAFETY: `Mmap::map` is unsafe because the mapped bytes can change under the `&[u8]`
+        // handed out if another process writes to or truncates the file while it is mapped.
+        // That is an accepted risk, as in other tools that map model files: the map is
+        // read-only, the parser treats every byte as untrusted and checks every bound against
+        // the slice length, so a concurrent write can only produce wrong findings; a concurrent
+        // truncation can end the process with SIGBUS. Files must not be rewritten while they
+        // are read.
+        let map = unsafe { Mmap::map(&file) }.map_err(|source| FileError::Map {
+            path: path_buf(),
+            source,
+        })?;
+        #[cfg(unix)]
+        {
+            // A hint only: validation reads the file front to back.
+            let _ = map.advise(memmap2::Advice::Sequential);
+        }
+        Ok(Self { map: Some(map) })
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}
+
+/// Whether two files' metadata name the same file: the same device and inode on Unix.
+#[cfg(unix)]
+pub fn same_file(a: &Metadata, b: &Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+/// Whether two files' metadata name the same file. Without inodes, the same length and
+/// modification time is the best available sign.
+#[cfg(not(unix))]
+pub fn same_file(a: &Metadata, b: &Metadata) -> bool {
+    a.len() == b.len() && a.modified().ok() == b.modified().ok()
+}
+
+/// The directory a temporary file for `target` goes in (the target's own, so rename is atomic).
+fn parent_dir(target: &Path) -> &Path {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `target` atomically: `write` fills a temporary file in the same directory, which is
+/// flushed and synced, then renamed over `target` (or, without `overwrite`, only if `target`
+/// does not exist by then). On any failure, `write`'s own included (returned as it is), the
+/// temporary file is removed and `target` is left as it was.
+pub fn write_atomically<E: From<FileError>>(
+    target: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
+) -> Result<(), E> {
+    let path = || target.to_owned();
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".bitnet-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The usual mode of a new file (the umask still applies), not tempfile's 0600.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temp = builder
+        .tempfile_in(parent_dir(target))
+        .map_err(|source| FileError::TempFile {
+            path: path(),
+            source,
+        })?;
+    {
+        let mut w = BufWriter::with_capacity(BUFFER, temp.as_file());
+        write(&mut w)?;
+        w.flush().map_err(|source| FileError::Write {
+            path: path(),
+            source,
+        })?;
+    }
+    temp.as_file()
+        .sync_all()
+        .map_err(|source| FileError::Sync {
+            path: path(),
+            source,
+        })?;
+    // On failure `PersistError` hands the temporary file back; dropping it deletes it.
+    let persisted = if overwrite {
+        temp.persist(target)
+    } else {
+        temp.persist_noclobber(target)
+    };
+    persisted.map_err(|e| FileError::Rename {
+        path: path(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The temporary files left in `dir` (none should be, whatever happened).
+    fn temporaries(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn maps_a_file_and_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gguf");
+        std::fs::write(&path, b"GGUF\x03").unwrap();
+        assert_eq!(MappedFile::open(&path).unwrap().bytes(), b"GGUF\x03");
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(MappedFile::open(&path).unwrap().bytes(), b"");
+    }
+
+    #[test]
+    fn refuses_a_missing_path_and_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.gguf");
+        let e = MappedFile::open(&missing).unwrap_err();
+        assert!(matches!(&e, FileError::Open { path, source }
+            if path == &missing && source.kind() == io::ErrorKind::NotFound));
+        assert_eq!(e.to_string(), format!("{}: cannot open", missing.display()));
+        let e = MappedFile::open(dir.path()).unwrap_err();
+        assert!(matches!(&e, FileError::Directory { path } if path == dir.path()));
+        assert_eq!(
+            e.to_string(),
+            format!("{}: is a directory, not a GGUF file", dir.path().display())
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_device() {
+        let e = MappedFile::open(Path::new("/dev/null")).unwrap_err();
+        assert!(matches!(e, FileError::NotRegular { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn writes_replaces_and_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.bin");
+        write_atomically::<FileError>(&target, false, |w| {
+            w.write_all(b"one").map_err(|source| FileError::Write {
+                path: target.clone(),
+                source,
+            })
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"one");
+
+        // Without `overwrite` an existing target is kept.
+        let e = write_atomically::<FileError>(&target, false, |_| Ok(())).unwrap_err();
+        assert!(matches!(e, FileError::Rename { .. }), "{e:?}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"one");
+
+        // A failing writer leaves the target as it was; its error comes back as it is.
+        #[derive(Debug, PartialEq)]
+        enum Mine {
+            Refused,
+            File(String),
+        }
+        impl From<FileError> for Mine {
+            fn from(e: FileError) -> Self {
+                Mine::File(e.to_string())
+            }
+        }
+        let e = write_atomically(&target, true, |w| {
+            w.write_all(b"half").unwrap();
+            Err(Mine::Refused)
+        })
+        .unwrap_err();
+        assert_eq!(e, Mine::Refused);
+        assert_eq!(std::fs::read(&target).unwrap(), b"one");
+
+        write_atomically::<FileError>(&target, true, |w| {
+            w.write_all(b"two").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"two");
+        assert_eq!(temporaries(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_missing_directory_is_a_temp_file_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("no/such/dir/out.bin");
+        let e = write_atomically::<FileError>(&target, true, |_| Ok(())).unwrap_err();
+        assert!(matches!(&e, FileError::TempFile { path, .. } if path == &target));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: cannot create a temporary file next to it",
+                target.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_bare_name_is_written_in_the_current_directory() {
+        assert_eq!(parent_dir(Path::new("out.gguf")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("d/out.gguf")), Path::new("d"));
+        assert_eq!(parent_dir(Path::new("/out.gguf")), Path::new("/"));
+    }
+
+    #[test]
+    fn same_file_by_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, b"x").unwrap();
+        std::fs::write(&b, b"yy").unwrap();
+        let meta = |p: &Path| std::fs::metadata(p).unwrap();
+        assert!(same_file(&meta(&a), &meta(&a)));
+        assert!(!same_file(&meta(&a), &meta(&b)));
+    }
+}
