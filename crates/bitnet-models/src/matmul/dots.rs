@@ -43,7 +43,9 @@ pub(crate) fn scalar(format: TernaryFormat, data: &[u8], q: &[i8], out: &mut [i3
 }
 
 /// The same sums, written for vectorizing compilers: whole runs of code bytes shifted by the
-/// same amount, and for TQ1_0 whole runs of bytes giving the same digit.
+/// same amount, and for TQ1_0 whole runs of bytes giving the same digit. (Only the SIMD kernels
+/// use it, and the tests.)
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))]
 pub(crate) mod generic {
     use crate::format::{tq1_0_digit, TernaryFormat, TQ1_0_QS};
 
@@ -115,6 +117,7 @@ pub(crate) mod generic {
 
 /// What a SIMD kernel implements for the matrix products: [`scalar`]'s sums, the same integers.
 /// Arguments as checked by [`check`].
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))]
 pub(crate) trait CodeDots: Copy {
     fn code_dots(self, format: TernaryFormat, data: &[u8], q: &[i8], out: &mut [i32]);
 }
