@@ -1,13 +1,14 @@
 //! What can be wrong with a GGUF file, by role: [`GgufError`] (the file breaks a rule),
 //! [`GgufWarning`] (the file is valid but odd) and [`DataError`] (a caller asked for tensor data
 //! the wrong way). How validation reports the first two, with where they are and how serious, is
-//! in `finding.rs` ([`crate::Finding`], [`Location`], [`crate::Severity`]). The writer's errors
+//! in `finding.rs` ([`crate::Finding`], [`crate::Severity`]); [`Location`] is in `location.rs`. The writer's errors
 //! are [`crate::BuildError`], next to the writer.
 //!
 //! A field named `offset` is always an absolute byte offset in the file. A tensor's offset field
 //! (relative to the data section) is called `tensor_offset`.
 
-use crate::finding::Location;
+use crate::layout::ALIGNMENT_KEY;
+use crate::location::Location;
 use crate::types::ValueType;
 
 /// A rule of the GGUF format that a file breaks: a parse error (the rest of the file cannot be
@@ -331,7 +332,7 @@ impl GgufError {
             | Self::ArrayExceedsFile { key, offset, .. }
             | Self::DuplicateKey { key, offset, .. } => Location::key(key).with_offset(*offset),
             Self::AlignmentType { offset, .. } | Self::InvalidAlignment { offset, .. } => {
-                Location::key(crate::ALIGNMENT_KEY).with_offset(*offset)
+                Location::key(ALIGNMENT_KEY).with_offset(*offset)
             }
             Self::TensorNameLength { name, offset, .. }
             | Self::DuplicateTensorName { name, offset }

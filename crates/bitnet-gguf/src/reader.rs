@@ -9,28 +9,14 @@ use std::collections::HashMap;
 
 use crate::cursor::{Cursor, MAX_LEN};
 use crate::error::{DataError, GgufError};
+use crate::layout::{pad, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC};
 use crate::types::{type_info, TypeInfo, ValueType};
 use crate::value::{Array, Value};
-
-/// The magic bytes every GGUF file starts with.
-pub const MAGIC: [u8; 4] = *b"GGUF";
-/// The alignment when `general.alignment` is absent.
-pub const DEFAULT_ALIGNMENT: u64 = 32;
-/// The key holding the alignment.
-pub const ALIGNMENT_KEY: &str = "general.alignment";
-/// The longest tensor name ggml accepts, in bytes.
-pub const MAX_TENSOR_NAME: u64 = 63;
 
 /// The fewest bytes one metadata pair occupies: key length, type, a one-byte value.
 const MIN_KV_BYTES: u64 = 8 + 4 + 1;
 /// The fewest bytes one tensor info occupies: name length, `n_dims`, type, offset.
 const MIN_TENSOR_INFO_BYTES: u64 = 8 + 4 + 4 + 8;
-
-/// Rounds `n` up to a multiple of `align` (a power of two), `None` on overflow.
-pub fn pad(n: u64, align: u64) -> Option<u64> {
-    let mask = align.checked_sub(1)?;
-    Some(n.checked_add(mask)? & !mask)
-}
 
 /// One metadata key/value pair.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use crate::error::{GgufError, GgufWarning};
 use crate::finding::Finding;
-use crate::reader::{pad, Gguf, MAX_TENSOR_NAME};
+use crate::layout::{pad, MAX_TENSOR_NAME};
+use crate::reader::Gguf;
 use crate::types::TypeInfo;
 
 /// Everything [`Gguf::validate`] found, in file order.
