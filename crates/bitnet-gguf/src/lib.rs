@@ -50,7 +50,7 @@ mod value;
 mod write;
 
 pub use cursor::MAX_LEN;
-pub use error::{DataError, GgufError, GgufWarning};
+pub use error::{DataError, Entry, GgufError, GgufWarning};
 pub use finding::{Finding, Severity};
 pub use layout::{pad, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_TENSOR_NAME};
 pub use location::Location;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use crate::cursor::{Cursor, MAX_LEN};
-use crate::error::{DataError, GgufError};
+use crate::error::{DataError, Entry, GgufError};
 use crate::layout::{pad, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC};
 use crate::types::{type_info, TypeInfo, ValueType};
 use crate::value::{Array, Value};
@@ -146,16 +146,10 @@ impl<'a> Gguf<'a> {
             MIN_TENSOR_INFO_BYTES,
         )?;
 
-        let mut metadata = Vec::new();
-        for _ in 0..kv_count {
-            metadata.push(read_kv(&mut c)?);
-        }
+        let metadata = read_entries(&mut c, "metadata pair", kv_count, read_kv)?;
         let alignment = alignment_of(&metadata)?;
 
-        let mut tensors = Vec::new();
-        for _ in 0..tensor_count {
-            tensors.push(read_tensor_info(&mut c)?);
-        }
+        let tensors = read_entries(&mut c, "tensor info", tensor_count, read_tensor_info)?;
         let tensor_info_end = c.pos();
         let mut tensor_index = HashMap::with_capacity(tensors.len());
         for (i, t) in tensors.iter().enumerate() {
@@ -300,6 +294,25 @@ fn check_count(
         });
     }
     Ok(())
+}
+
+/// Reads `count` entries with `read`; a truncation names the entry ("tensor info 3 of 14").
+fn read_entries<'a, T>(
+    c: &mut Cursor<'a>,
+    kind: &'static str,
+    count: u64,
+    read: fn(&mut Cursor<'a>) -> Result<T, GgufError>,
+) -> Result<Vec<T>, GgufError> {
+    let mut out = Vec::new();
+    for i in 0..count {
+        let entry = Entry {
+            kind,
+            number: i + 1,
+            count,
+        };
+        out.push(read(c).map_err(|e| e.in_entry(entry))?);
+    }
+    Ok(out)
 }
 
 fn read_kv<'a>(c: &mut Cursor<'a>) -> Result<MetadataEntry<'a>, GgufError> {

@@ -55,9 +55,28 @@ pub enum ConvertError {
         /// Why.
         reason: String,
     },
+    /// `--arch` asks to rename the architecture of a file that names none.
+    #[error("cannot rename the architecture to {new:?}: the file has no {ARCH_KEY} key")]
+    NoArchitecture {
+        /// The architecture asked for.
+        new: String,
+    },
     /// The output could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+}
+
+impl ConvertError {
+    /// A stable kebab-case code, as compat-check shows for findings: the model error's own
+    /// code, `not-exact`, `no-architecture`, or `write-failed`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(e) => e.code(),
+            Self::NotExact { .. } => "not-exact",
+            Self::NoArchitecture { .. } => "no-architecture",
+            Self::Write(_) => "write-failed",
+        }
+    }
 }
 
 /// The ggml type of a target format.
@@ -230,6 +249,9 @@ impl<'m, 'a> Plan<'m, 'a> {
             }
         }
         readable_as_target(&specs, target, gguf.alignment())?;
+        if let (Some(new), None) = (&options.arch, gguf.get(ARCH_KEY)) {
+            return Err(ConvertError::NoArchitecture { new: new.clone() });
+        }
         Ok(Self {
             model,
             target,
