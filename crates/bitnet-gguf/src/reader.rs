@@ -424,20 +424,23 @@ fn read_array<'a>(c: &mut Cursor<'a>, key: &str) -> Result<Array<'a>, GgufError>
 /// is the same as validating each string on its own when every length byte is ASCII (below
 /// 0x80): an ASCII byte is never part of a multi-byte sequence, so no sequence can start in one
 /// string and end in the next. A run with a longer string falls back to the slow path.
+///
+/// The walk is one chain of dependent loads (each length says where the next one is), so its
+/// loop does nothing else: no branch on a length. A length above [`MAX_LEN`] is capped for the
+/// step (so `at` cannot overflow) and caught after the loop through `length_bits`, a string
+/// past the end makes the next length's read, or the final slice, fail.
 fn string_run(bytes: &[u8], count: u64) -> Option<usize> {
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
     let mut at = 0usize;
     let mut length_bits = 0u64;
     for _ in 0..count {
-        let (len, rest) = bytes.get(at..)?.split_first_chunk::<8>()?;
-        let len = u64::from_le_bytes(*len);
-        if len > MAX_LEN || len > rest.len() as u64 {
-            return None;
-        }
+        let len = u64::from_le_bytes(*bytes.get(at..)?.first_chunk::<8>()?);
         length_bits |= len;
-        at += 8 + len as usize;
+        at += 8 + len.min(MAX_LEN) as usize;
     }
-    if length_bits & HIGH_BITS != 0 {
+    // Any length above the limit sets a bit above it (and a few allowed ones, such as two
+    // lengths of exactly 2^30 and 1, go to the slow path, which reads them right).
+    if length_bits & HIGH_BITS != 0 || length_bits > MAX_LEN {
         return None;
     }
     simdutf8::basic::from_utf8(bytes.get(..at)?).ok()?;
