@@ -33,8 +33,8 @@ struct Row {
 /// Runs the benchmark and prints the table (or one JSON object per target).
 pub fn run(json: bool, quick: bool) -> Result<()> {
     let root = crate::workspace_root();
-    let cli = crate::build::executable(&root, &["--release", "-p", "bitnet-cli"], "bitnet-cli")?
-        .exe;
+    let cli =
+        crate::build::executable(&root, &["--release", "-p", "bitnet-cli"], "bitnet-cli")?.exe;
     let dir = tempfile::Builder::new()
         .prefix("bench-convert-")
         .tempdir()

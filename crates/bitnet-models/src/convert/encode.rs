@@ -18,19 +18,70 @@ pub(crate) fn weights(t: &TernaryTensor<'_>) -> Result<Vec<i8>, (usize, usize)> 
     let (elems, block_bytes) = (format.block_elems(), format.block_bytes());
     let row_bytes = t.data.len().checked_div(t.rows).unwrap_or(0);
     let mut out = Vec::with_capacity(t.len());
+    let mut codes = [0u8; 256];
     for row in 0..t.rows {
         let row_data = &t.data[row * row_bytes..][..row_bytes];
         for (b, block) in row_data.chunks_exact(block_bytes).enumerate() {
             let n = elems.min(t.cols - b * elems);
-            for e in 0..n {
-                match code_position(format, e).read(block) {
-                    3 => return Err((row, b * elems + e)),
-                    code => out.push(code as i8 - 1),
-                }
+            block_codes(format, block, &mut codes);
+            let codes = &codes[..n];
+            // One branch per block, not per element: the reserved code is found only when
+            // there is one.
+            if codes.iter().fold(0u8, |acc, &c| acc | (c & (c >> 1))) & 1 != 0 {
+                let e = codes.iter().position(|&c| c == 3).unwrap_or(0);
+                return Err((row, b * elems + e));
             }
+            out.extend(codes.iter().map(|&c| c as i8 - 1));
         }
     }
     Ok(out)
+}
+
+/// The codes (0, 1, 2, or the reserved 3) of every element of one `format` block, in element
+/// order, into `out[..format.block_elems()]`: the positions of [`code_position`], written out
+/// per format as loops over whole bytes.
+fn block_codes(format: TernaryFormat, block: &[u8], out: &mut [u8; 256]) {
+    // Field `k` (from the low bits) of each byte of `bytes`, into `out`.
+    fn fields(bytes: &[u8], shift: u32, out: &mut [u8]) {
+        for (o, &b) in out.iter_mut().zip(bytes) {
+            *o = (b >> shift) & 3;
+        }
+    }
+    match format {
+        TernaryFormat::Qk256 | TernaryFormat::Tq2_0 => {
+            for half in 0..2 {
+                for k in 0..4 {
+                    let at = half * 128 + 32 * k;
+                    fields(
+                        &block[half * 32..][..32],
+                        2 * k as u32,
+                        &mut out[at..at + 32],
+                    );
+                }
+            }
+        }
+        TernaryFormat::BitNet32F16 => {
+            for k in 0..4 {
+                fields(&block[..8], 2 * k as u32, &mut out[8 * k..8 * k + 8]);
+            }
+        }
+        TernaryFormat::BitnetCpp => {
+            for k in 0..4 {
+                fields(
+                    &block[..32],
+                    6 - 2 * k as u32,
+                    &mut out[32 * k..32 * k + 32],
+                );
+            }
+        }
+        TernaryFormat::Tq1_0 => {
+            for (e, o) in out.iter_mut().enumerate() {
+                let (byte, digit) = crate::format::tq1_0_position(e);
+                *o = crate::format::tq1_0_digit(block[byte], digit);
+            }
+        }
+    }
+    debug_assert!((0..format.block_elems()).all(|e| out[e] == code_position(format, e).read(block)));
 }
 
 /// A byte's four 2-bit fields in the opposite order: a bitnetcpp group's byte (high bits first)
@@ -172,11 +223,21 @@ pub(crate) fn same_values(
         let rows = first..(first + rows_per_step).min(a.rows);
         decode_rows(a, rows.clone(), kernel, &mut va)?;
         decode_rows(b, rows.clone(), kernel, &mut vb)?;
-        if let Some(i) = va
-            .iter()
-            .zip(&vb)
-            .position(|(x, y)| x.to_bits() != y.to_bits())
-        {
+        // The bits compared 64 values at a time without a branch (vectorized); the first
+        // differing one is looked for only in a chunk that has one.
+        let differs = va.chunks(64).zip(vb.chunks(64)).position(|(x, y)| {
+            x.iter()
+                .zip(y)
+                .fold(0u32, |acc, (x, y)| acc | (x.to_bits() ^ y.to_bits()))
+                != 0
+        });
+        if let Some(i) = differs.and_then(|c| {
+            va.iter()
+                .zip(&vb)
+                .skip(c * 64)
+                .position(|(x, y)| x.to_bits() != y.to_bits())
+                .map(|i| c * 64 + i)
+        }) {
             let k = first * a.cols + i;
             return Err(format!(
                 "value {k} (row {}, column {}) decodes to {:e}, not {:e}",
