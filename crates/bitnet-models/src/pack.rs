@@ -93,12 +93,18 @@ pub fn pack(
             actual: weights.len() as u64,
         });
     }
-    if let Some((index, &value)) = weights
+    // One pass without a branch per weight; the bad one is looked for only when there is one.
+    if weights
         .iter()
-        .enumerate()
-        .find(|(_, w)| !matches!(w, -1..=1))
+        .fold(false, |bad, w| bad | !matches!(w, -1..=1))
     {
-        return Err(FormatError::WrongWeightValue { index, value });
+        if let Some((index, &value)) = weights
+            .iter()
+            .enumerate()
+            .find(|(_, w)| !matches!(w, -1..=1))
+        {
+            return Err(FormatError::WrongWeightValue { index, value });
+        }
     }
     if !format.fits_cols(cols as u64) {
         return Err(FormatError::ColsNotSupported { format, cols });
@@ -156,23 +162,37 @@ fn put_codes(format: TernaryFormat, codes: &[u8; 256], out: &mut [u8]) {
     // Byte `m` holds the codes `c[m]`, `c[m + stride]`, … at shifts 0, 2, 4, 6 (`high_first`:
     // 6, 4, 2, 0).
     fn two_bit(c: &[u8], stride: usize, high_first: bool, out: &mut [u8]) {
-        for (m, o) in out.iter_mut().enumerate() {
-            let f = |k: usize| c[m + k * stride];
-            *o = if high_first {
-                (f(0) << 6) | (f(1) << 4) | (f(2) << 2) | f(3)
+        let n = out.len();
+        let (c0, c1, c2, c3) = (
+            &c[..n],
+            &c[stride..stride + n],
+            &c[2 * stride..2 * stride + n],
+            &c[3 * stride..3 * stride + n],
+        );
+        for m in 0..n {
+            out[m] = if high_first {
+                (c0[m] << 6) | (c1[m] << 4) | (c2[m] << 2) | c3[m]
             } else {
-                f(0) | (f(1) << 2) | (f(2) << 4) | (f(3) << 6)
+                c0[m] | (c1[m] << 2) | (c2[m] << 4) | (c3[m] << 6)
             };
         }
     }
     // Byte `m` holds the digits `c[m + n·stride]` (n = 0..digits), digit n weighing 3^(4 − n),
     // stored as ggml stores a value q < 243: `ceil(q × 256 / 243)`.
     fn trits(c: &[u8], stride: usize, digits: usize, out: &mut [u8]) {
-        for (m, o) in out.iter_mut().enumerate() {
-            let q = (0..digits).fold(0u16, |q, n| {
-                q + u16::from(c[m + n * stride]) * [81, 27, 9, 3, 1][n]
-            });
-            *o = (q * 256).div_ceil(243) as u8;
+        let n = out.len();
+        let digit = |d: usize| &c[d * stride..d * stride + n];
+        let (d0, d1, d2, d3) = (digit(0), digit(1), digit(2), digit(3));
+        // `qh` bytes have four digits: the fifth is 0.
+        let zeros = [0u8; 32];
+        let d4 = if digits == 5 { digit(4) } else { &zeros[..n] };
+        for m in 0..n {
+            let q = u16::from(d0[m]) * 81
+                + u16::from(d1[m]) * 27
+                + u16::from(d2[m]) * 9
+                + u16::from(d3[m]) * 3
+                + u16::from(d4[m]);
+            out[m] = (q * 256).div_ceil(243) as u8;
         }
     }
     match format {

@@ -8,8 +8,9 @@ use crate::pack::{pack, pack_bitnetcpp};
 
 use super::scales::TargetScales;
 
-/// Values compared per step of the check: 64 Ki (256 KiB of `f32` per side).
-const CHECK_VALUES: usize = 1 << 16;
+/// Values compared per step of the check: 4 Ki (16 KiB of `f32` per side), so both sides are
+/// decoded into, and compared from, the L1 cache.
+const CHECK_VALUES: usize = 1 << 12;
 
 /// The weights (−1, 0, +1) of `t`, row-major, without row padding; `Err((row, col))` of the
 /// first element holding the reserved code 3.
@@ -85,17 +86,11 @@ fn block_codes(format: TernaryFormat, block: &[u8], out: &mut [u8; 256]) {
 }
 
 /// A byte's four 2-bit fields in the opposite order: a bitnetcpp group's byte (high bits first)
-/// as a QK256 half-block's (low bits first), and back.
-const REVERSED: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let x = b as u8;
-        table[b] = (x >> 6) | ((x >> 2) & 0x0C) | ((x << 2) & 0x30) | (x << 6);
-        b += 1;
-    }
-    table
-};
+/// as a QK256 half-block's (low bits first), and back. Shifts and masks only, so a loop of it
+/// is vectorized.
+const fn reversed(x: u8) -> u8 {
+    (x >> 6) | ((x >> 2) & 0x0C) | ((x << 2) & 0x30) | (x << 6)
+}
 
 /// Calls `f` with each 128-element group (32 code bytes) of `t`'s codes in order, and says
 /// whether its fields are high bits first; `None` when `t`'s codes are not such a stream (a
@@ -123,38 +118,61 @@ pub(crate) fn transcode(
     source: &TernaryTensor<'_>,
     target: TernaryFormat,
     scales: &TargetScales,
-) -> Option<Vec<u8>> {
+    out: &mut Vec<u8>,
+) -> Option<()> {
     if !source.cols.is_multiple_of(256) {
         return None;
     }
     let (groups, high_first) = groups(source)?;
     let reverse = high_first != (target == TernaryFormat::BitnetCpp);
     let size = target.tensor_bytes(source.rows as u64, source.cols as u64)? as usize;
-    let mut out = Vec::with_capacity(size);
-    let put = |out: &mut Vec<u8>, group: &[u8]| {
+    // Every group is 32 bytes; the target's blocks hold whole groups, so each one lands in a
+    // 32-byte slot of `out`, written in place (no per-byte push).
+    let put = |slot: &mut [u8], group: &[u8]| {
         if reverse {
-            out.extend(group.iter().map(|&b| REVERSED[usize::from(b)]));
+            for (o, &b) in slot.iter_mut().zip(group) {
+                *o = reversed(b);
+            }
         } else {
-            out.extend_from_slice(group);
+            slot.copy_from_slice(group);
         }
     };
+    // The caller's buffer, reused from tensor to tensor: its pages are touched once per
+    // conversion, not once per tensor.
+    out.clear();
+    out.resize(size, 0);
     match target {
-        TernaryFormat::Qk256 => groups.iter().for_each(|g| put(&mut out, g)),
-        TernaryFormat::Tq2_0 => {
-            for (pair, d) in groups.chunks_exact(2).zip(&scales.blocks) {
-                put(&mut out, pair[0]);
-                put(&mut out, pair[1]);
-                out.extend_from_slice(&d.to_le_bytes());
+        TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => {
+            let codes = groups.len() * 32;
+            for (slot, g) in out.get_mut(..codes)?.chunks_exact_mut(32).zip(&groups) {
+                put(slot, g);
+            }
+            if target == TernaryFormat::BitnetCpp {
+                out.get_mut(codes..codes + 4)?
+                    .copy_from_slice(&scales.tensor.to_le_bytes());
+            }
+            if target == TernaryFormat::Qk256 && codes != size {
+                return None;
             }
         }
-        TernaryFormat::BitnetCpp => {
-            groups.iter().for_each(|g| put(&mut out, g));
-            out.extend_from_slice(&scales.tensor.to_le_bytes());
-            out.resize(size, 0);
+        TernaryFormat::Tq2_0 => {
+            let blocks = groups.len() / 2;
+            if blocks * 66 != size || scales.blocks.len() < blocks {
+                return None;
+            }
+            for ((block, pair), d) in out
+                .chunks_exact_mut(66)
+                .zip(groups.chunks_exact(2))
+                .zip(&scales.blocks)
+            {
+                put(&mut block[..32], pair[0]);
+                put(&mut block[32..64], pair[1]);
+                block[64..].copy_from_slice(&d.to_le_bytes());
+            }
         }
         TernaryFormat::BitNet32F16 | TernaryFormat::Tq1_0 => return None,
     }
-    (out.len() == size).then_some(out)
+    Some(())
 }
 
 /// The stored bytes of a `rows × cols` tensor of `weights` in `target` with `scales`.
@@ -207,6 +225,7 @@ pub(crate) fn same_values(
     a: &TernaryTensor<'_>,
     b: &TernaryTensor<'_>,
     kernel: Kernel,
+    (va, vb): (&mut Vec<f32>, &mut Vec<f32>),
 ) -> Result<(), String> {
     if (a.rows, a.cols) != (b.rows, b.cols) {
         return Err(format!(
@@ -218,26 +237,11 @@ pub(crate) fn same_values(
         return Ok(());
     }
     let rows_per_step = (CHECK_VALUES / a.cols).max(1);
-    let (mut va, mut vb) = (Vec::new(), Vec::new());
     for first in (0..a.rows).step_by(rows_per_step) {
         let rows = first..(first + rows_per_step).min(a.rows);
-        decode_rows(a, rows.clone(), kernel, &mut va)?;
-        decode_rows(b, rows.clone(), kernel, &mut vb)?;
-        // The bits compared 64 values at a time without a branch (vectorized); the first
-        // differing one is looked for only in a chunk that has one.
-        let differs = va.chunks(64).zip(vb.chunks(64)).position(|(x, y)| {
-            x.iter()
-                .zip(y)
-                .fold(0u32, |acc, (x, y)| acc | (x.to_bits() ^ y.to_bits()))
-                != 0
-        });
-        if let Some(i) = differs.and_then(|c| {
-            va.iter()
-                .zip(&vb)
-                .skip(c * 64)
-                .position(|(x, y)| x.to_bits() != y.to_bits())
-                .map(|i| c * 64 + i)
-        }) {
+        decode_rows(a, rows.clone(), kernel, va)?;
+        decode_rows(b, rows.clone(), kernel, vb)?;
+        if let Some(i) = first_difference(va, vb) {
             let k = first * a.cols + i;
             return Err(format!(
                 "value {k} (row {}, column {}) decodes to {:e}, not {:e}",
@@ -249,6 +253,29 @@ pub(crate) fn same_values(
         }
     }
     Ok(())
+}
+
+/// The index of the first value whose bits differ between `a` and `b` (of equal length).
+///
+/// The bits are compared 64 values at a time without a branch, in fixed-size arrays (so the
+/// loop is vectorized); the first differing one is looked for only in a chunk that has one.
+fn first_difference(a: &[f32], b: &[f32]) -> Option<usize> {
+    let (ca, _) = a.as_chunks::<64>();
+    let (cb, _) = b.as_chunks::<64>();
+    let same = |x: &[f32; 64], y: &[f32; 64]| {
+        let mut acc = 0u32;
+        for k in 0..64 {
+            acc |= x[k].to_bits() ^ y[k].to_bits();
+        }
+        acc == 0
+    };
+    let chunk = ca.iter().zip(cb).position(|(x, y)| !same(x, y));
+    let start = chunk.map_or(ca.len() * 64, |c| c * 64);
+    let (ta, tb) = (&a[start..], &b[start..]);
+    ta.iter()
+        .zip(tb)
+        .position(|(x, y)| x.to_bits() != y.to_bits())
+        .map(|i| start + i)
 }
 
 /// The values of `rows` of `t` into `out` (resized).

@@ -112,6 +112,16 @@ enum Item {
     Scale { value: f32 },
 }
 
+/// The buffers [`Plan::write`] reuses from tensor to tensor: the converted tensor's bytes and
+/// the two sides of the check. They grow to the largest tensor and stay there, so memory is
+/// bounded by it and each page is faulted in once per conversion, not once per tensor.
+#[derive(Debug, Default)]
+struct Scratch {
+    stored: Vec<u8>,
+    source: Vec<f32>,
+    converted: Vec<f32>,
+}
+
 /// What the output will be, decided before anything is written.
 #[derive(Debug)]
 pub struct Plan<'m, 'a> {
@@ -281,6 +291,7 @@ impl<'m, 'a> Plan<'m, 'a> {
     ) -> Result<(W, Summary), ConvertError> {
         let gguf = self.model.gguf();
         let mut w = GgufWriter::new(out, &self.metadata, &self.specs)?;
+        let mut scratch = Scratch::default();
         let mut summary = Summary {
             scales_dropped: self.dropped_siblings(),
             ..Summary::default()
@@ -302,8 +313,9 @@ impl<'m, 'a> Plan<'m, 'a> {
                             ne: spec.ne.clone(),
                         })
                     })?;
-                    let stored = self.convert(&source, scales, kernel)?;
-                    w.write_data(&stored)?;
+                    self.convert(&source, scales, kernel, &mut scratch)?;
+                    let stored = &scratch.stored;
+                    w.write_data(stored)?;
                     summary.converted += 1;
                     summary.largest_tensor_bytes = summary
                         .largest_tensor_bytes
@@ -325,26 +337,30 @@ impl<'m, 'a> Plan<'m, 'a> {
         source: &TernaryTensor<'_>,
         scales: &TargetScales,
         kernel: Kernel,
-    ) -> Result<Vec<u8>, ConvertError> {
+        scratch: &mut Scratch,
+    ) -> Result<(), ConvertError> {
         let not_exact = |reason: String| ConvertError::NotExact {
             tensor: source.name.to_owned(),
             target: self.target,
             reason,
         };
-        let stored = match encode::transcode(source, self.target, scales) {
-            Some(stored) => stored,
-            None => {
-                let weights = encode::weights(source).map_err(|(row, col)| {
-                    not_exact(format!("row {row}, column {col} holds the reserved code 3"))
-                })?;
+        if encode::transcode(source, self.target, scales, &mut scratch.stored).is_none() {
+            let weights = encode::weights(source).map_err(|(row, col)| {
+                not_exact(format!("row {row}, column {col} holds the reserved code 3"))
+            })?;
+            scratch.stored =
                 encode::encode(self.target, &weights, source.rows, source.cols, scales)
-                    .map_err(not_exact)?
-            }
-        };
-        let converted = encode::view(source, self.target, &stored, scales);
-        encode::same_values(source, &converted, kernel)
-            .map_err(|e| not_exact(format!("the check found {e}")))?;
-        Ok(stored)
+                    .map_err(not_exact)?;
+        }
+        let converted = encode::view(source, self.target, &scratch.stored, scales);
+        encode::same_values(
+            source,
+            &converted,
+            kernel,
+            (&mut scratch.source, &mut scratch.converted),
+        )
+        .map_err(|e| not_exact(format!("the check found {e}")))?;
+        Ok(())
     }
 
     /// How many `.scale` siblings of the input the output does not have.
