@@ -294,3 +294,30 @@ fn decode_rows(
     t.apply_post_scale(out);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::first_difference;
+
+    #[test]
+    fn first_difference_finds_the_first_differing_bits() {
+        let a: Vec<f32> = (0..200).map(|i| i as f32 * 0.5 - 7.0).collect();
+        assert_eq!(first_difference(&a, &a), None);
+        // In the first chunk, at a chunk's last and first value, in the tail past the chunks.
+        for at in [0, 5, 63, 64, 127, 128, 130, 199] {
+            let mut b = a.clone();
+            b[at] = f32::from_bits(b[at].to_bits() ^ 1);
+            assert_eq!(first_difference(&a, &b), Some(at), "at {at}");
+            // A later difference does not hide it.
+            if at + 70 < b.len() {
+                b[at + 70] = 1e9;
+            }
+            assert_eq!(first_difference(&a, &b), Some(at), "at {at} and later");
+        }
+        // Bits, not values: 0.0 and -0.0 differ, a NaN equals the same NaN.
+        let (z, nz) = (vec![0.0f32; 70], vec![-0.0f32; 70]);
+        assert_eq!(first_difference(&z, &nz), Some(0));
+        let nan = vec![f32::NAN; 70];
+        assert_eq!(first_difference(&nan, &nan), None);
+    }
+}

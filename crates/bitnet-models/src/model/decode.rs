@@ -64,9 +64,15 @@ impl<'a> Values<'a> {
         mut emit: impl FnMut(&[f32]) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut chunks = self.chunks(kernel, max_values);
-        // The progress guard: every chunk holds a value, so an empty one (never produced) ends
-        // the loop rather than repeating.
-        while let Some(chunk) = chunks.next_chunk()?.filter(|c| !c.is_empty()) {
+        // The progress guard: every chunk holds a value and together they hold `len` values,
+        // so an empty chunk, or one past the values left (neither is ever produced), ends the
+        // loop rather than repeating.
+        let mut left = self.len();
+        while let Some(chunk) = chunks
+            .next_chunk()?
+            .filter(|c| !c.is_empty() && c.len() <= left)
+        {
+            left -= chunk.len();
             emit(chunk)?;
         }
         Ok(())
