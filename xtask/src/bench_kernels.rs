@@ -48,11 +48,17 @@ pub struct Args {
     /// Only the GEMV rows (matrix products), not the dequantization ones.
     #[arg(long)]
     gemv: bool,
+    /// Time `bitnet-cli convert` to each target against `cp` instead (docs/xtask.md).
+    #[arg(long)]
+    convert: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
     if cfg!(debug_assertions) && std::env::var_os(REEXEC_ENV).is_none() {
         return rerun_release(&args);
+    }
+    if args.convert {
+        return crate::bench_convert::run(args.json, args.quick);
     }
     let kernels = Kernel::available();
     let skipped: Vec<&str> = KernelKind::ALL
@@ -202,6 +208,9 @@ fn rerun_release(args: &Args) -> Result<()> {
     }
     if args.gemv {
         command.arg("--gemv");
+    }
+    if args.convert {
+        command.arg("--convert");
     }
     let status = command.status().context("running cargo run --release")?;
     if !status.success() {

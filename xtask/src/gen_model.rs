@@ -45,6 +45,9 @@ pub(crate) enum Shape {
     /// bitnet-b1.58-2B-4T's shapes (about 1.2 GB as bitnetcpp).
     #[value(name = "2b4t")]
     B2b4t,
+    /// 20 layers of embedding 1024 and feed-forward 2816, 8192 tokens: about 75 MB as
+    /// bitnetcpp, mostly ternary weights (the size `bench-kernels --convert` times).
+    Small,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,6 +115,15 @@ impl Shape {
                 // LLaMA 3's 128 000 tokens and 256 special ones.
                 special: 256,
             },
+            Shape::Small => Dims {
+                layers: 20,
+                embd: 1024,
+                ff: 2816,
+                vocab: 8192,
+                heads: 16,
+                kv_heads: 4,
+                special: 256,
+            },
         }
     }
 
@@ -126,6 +138,7 @@ impl Shape {
         match self {
             Shape::Mini => "mini",
             Shape::B2b4t => "2b4t",
+            Shape::Small => "small",
         }
     }
 }

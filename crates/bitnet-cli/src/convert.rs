@@ -19,6 +19,7 @@ use crate::env::Env;
 use crate::input::Input;
 use crate::output::write_atomically;
 use crate::progress::Progress;
+use crate::report::coded;
 use crate::{Failure, OrExit};
 
 /// The formats `--to` takes.
@@ -104,7 +105,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
         arch: args.arch.clone(),
     };
     let plan = Plan::new(&model, &options)
-        .map_err(|e| anyhow!("{path}: {e}; nothing written"))
+        .map_err(|e| anyhow!(coded(format!("{path}: {e}; nothing written"), e.code())))
         .or_invalid()?;
 
     let mut progress = Progress::new(!args.json, input.bytes().len() as u64, "converting");
@@ -119,7 +120,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
             }
             Err(bitnet_models::convert::ConvertError::Write(e)) => Err(e.into()),
             Err(e) => {
-                let message = format!("{path}: {e}; nothing written");
+                let message = coded(format!("{path}: {e}; nothing written"), e.code());
                 refused = Some(message.clone());
                 Err(anyhow!(message))
             }

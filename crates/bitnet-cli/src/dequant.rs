@@ -26,6 +26,7 @@ use crate::env::Env;
 use crate::input::Input;
 use crate::output::emit;
 use crate::progress::Progress;
+use crate::report::coded;
 use crate::{stderr_line, Failure, OrExit, EXIT_INVALID, EXIT_USAGE};
 
 /// Values decoded per step: 1 Mi values (4 MiB of `f32`).
@@ -59,7 +60,7 @@ pub(crate) struct Args {
 
 /// A library error as one line naming the file and the code.
 pub(crate) fn model_error(path: &str, e: &ModelError) -> anyhow::Error {
-    anyhow!("{path}: {e} [{}]", e.code())
+    anyhow!(coded(format!("{path}: {e}"), e.code()))
 }
 
 /// Finds the tensor and checks everything needed to decode it: a name the file lacks and a type
@@ -73,7 +74,10 @@ fn values<'a>(
     let decode_error = |e: DecodeError| match e {
         DecodeError::NoSuchTensor { .. } => Failure::new(EXIT_USAGE, anyhow!("{path}: {e}")),
         DecodeError::Invalid(e) => Failure::new(EXIT_INVALID, model_error(path, &e)),
-        other => Failure::new(EXIT_USAGE, anyhow!("{path}: {other} [{}]", other.code())),
+        other => Failure::new(
+            EXIT_USAGE,
+            anyhow!(coded(format!("{path}: {other}"), other.code())),
+        ),
     };
     let index = model.index_of(name).map_err(decode_error)?;
     let values = model.values(index).map_err(decode_error)?;
@@ -152,7 +156,7 @@ pub(crate) fn check_for_decode(
         .filter(|f| f.severity() != Severity::Info)
         .collect();
     for w in &warnings {
-        stderr_line(&format!("warning: {path}: {w} [{}]", w.code()));
+        stderr_line(&coded(format!("warning: {path}: {w}"), w.code()));
     }
     Ok(warnings.len())
 }

@@ -8,13 +8,14 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use bitnet_gguf::MetadataValue;
-use bitnet_models::diff::{diff, Diff, Outcome, TensorDiff};
+use bitnet_models::diff::{diff, ChangedKey, Diff, Outcome, TensorDiff};
 use bitnet_models::Model;
 use serde_json::{json, Value};
 
 use crate::env::Env;
 use crate::input::Input;
 use crate::json::{f32_json, f64_json};
+use crate::report::coded;
 use crate::{Failure, OrExit, EXIT_INVALID};
 
 /// Arguments of `diff`.
@@ -90,6 +91,16 @@ fn tensor_json(t: &TensorDiff) -> Value {
     v
 }
 
+/// A changed key: both values, and for arrays the first differing element.
+fn changed_json(c: &ChangedKey) -> Value {
+    let mut v = json!({"key": c.key, "a": value_json(&c.a), "b": value_json(&c.b)});
+    if let Some(e) = &c.first_difference {
+        let side = |x: &Option<MetadataValue>| x.as_ref().map_or(Value::Null, value_json);
+        v["first_difference"] = json!({"index": e.index, "a": side(&e.a), "b": side(&e.b)});
+    }
+    v
+}
+
 fn document(a: &str, b: &str, d: &Diff) -> Value {
     json!({
         "a": a,
@@ -98,9 +109,7 @@ fn document(a: &str, b: &str, d: &Diff) -> Value {
         "metadata": {
             "added": d.added_keys,
             "removed": d.removed_keys,
-            "changed": d.changed_keys.iter().map(|c| json!({
-                "key": c.key, "a": value_json(&c.a), "b": value_json(&c.b),
-            })).collect::<Vec<_>>(),
+            "changed": d.changed_keys.iter().map(changed_json).collect::<Vec<_>>(),
         },
         "tensors": {
             "only_in_a": d.only_in_a,
@@ -121,13 +130,24 @@ fn write_text(out: &mut impl Write, a: &str, b: &str, d: &Diff) -> io::Result<()
         d.removed_keys.len()
     )?;
     for c in &d.changed_keys {
-        writeln!(
+        write!(
             out,
             "  changed {}: {} -> {}",
             c.key,
             value_text(&c.a),
             value_text(&c.b)
         )?;
+        if let Some(e) = &c.first_difference {
+            let side = |v: &Option<MetadataValue>| v.as_ref().map_or("(none)".into(), value_text);
+            write!(
+                out,
+                ", first at [{}]: {} -> {}",
+                e.index,
+                side(&e.a),
+                side(&e.b)
+            )?;
+        }
+        writeln!(out)?;
     }
     for k in &d.added_keys {
         writeln!(out, "  added   {k}")?;
@@ -205,7 +225,7 @@ fn write_text(out: &mut impl Write, a: &str, b: &str, d: &Diff) -> io::Result<()
 }
 
 fn parse<'a>(input: &'a Input, path: &str) -> anyhow::Result<Model<'a>> {
-    Model::parse(input.bytes()).map_err(|e| anyhow!("{path}: {e} [{}]", e.code()))
+    Model::parse(input.bytes()).map_err(|e| anyhow!(coded(format!("{path}: {e}"), e.code())))
 }
 
 /// Runs `diff`.
@@ -219,7 +239,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
     let model_a = parse(&input_a, &pa).or_invalid()?;
     let model_b = parse(&input_b, &pb).or_invalid()?;
     let d = diff(&model_a, &model_b, env.kernel)
-        .map_err(|e| anyhow!("{e} [{}]", e.code()))
+        .map_err(|e| anyhow!(coded(&e, e.code())))
         .or_invalid()?;
     let mut out = BufWriter::new(io::stdout().lock());
     if args.json {

@@ -40,7 +40,10 @@ impl Input {
     #[cfg(feature = "full-cli")]
     pub(crate) fn model(&self) -> Result<Model<'_>, Failure> {
         Model::parse(self.bytes())
-            .map_err(|e| anyhow::anyhow!("{}: {e} [{}]", self.path.display(), e.code()))
+            .map_err(|e| {
+                let message = format!("{}: {e}", self.path.display());
+                anyhow::anyhow!(crate::report::coded(message, e.code()))
+            })
             .or_invalid()
     }
 

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use crate::env::Env;
 use crate::input::Input;
 use crate::json::value_json;
+use crate::report::coded;
 use crate::stats::{norm_stats, Gate, NormStats};
 use crate::{stderr_line, Failure, OrExit, EXIT_INVALID};
 
@@ -121,7 +122,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
     if !args.json {
         for row in &rows {
             if let Some(e) = &row.problem {
-                stderr_line(&format!("note: {e} [{}]", e.code()));
+                stderr_line(&coded(format!("note: {e}"), e.code()));
             }
         }
     }

@@ -4,6 +4,13 @@ use bitnet_gguf::Severity;
 use bitnet_models::ModelError;
 use serde_json::{json, Map, Value};
 
+/// `MESSAGE [CODE]`: one error as every command but compat-check shows it, with the stable
+/// code compat-check shows in its `SEVERITY[CODE]` lines.
+#[cfg_attr(not(feature = "full-cli"), allow(dead_code))]
+pub(crate) fn coded(message: impl std::fmt::Display, code: &str) -> String {
+    format!("{message} [{code}]")
+}
+
 /// One finding, with the facts the library error carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Finding {

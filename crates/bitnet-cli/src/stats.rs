@@ -14,6 +14,7 @@ use bitnet_models::{Kernel, Model};
 use serde_json::{json, Value};
 
 use crate::json::f64_json;
+use crate::report::coded;
 
 /// The suffix that marks a norm tensor.
 pub(crate) const NORM_SUFFIX: &str = "norm.weight";
@@ -109,7 +110,7 @@ pub(crate) fn norm_stats(model: &Model<'_>, kernel: Kernel) -> Vec<NormStats> {
             result: model
                 .decode(i, kernel)
                 .map(|v| Stats::of(&v))
-                .map_err(|e| format!("{e} [{}]", e.code())),
+                .map_err(|e| coded(&e, e.code())),
         })
         .collect()
 }

@@ -441,7 +441,11 @@ fn refused(dir: &Path, input: &str, target: TernaryFormat, tensor: &str, reason:
     );
     assert!(err.starts_with(&head), "{what}: {err}");
     assert!(err.contains(reason), "{what}: {err}");
-    assert!(err.ends_with("; nothing written\n"), "{what}: {err}");
+    // The code compat-check shows for a finding, after the message.
+    assert!(
+        err.ends_with("; nothing written [not-exact]\n"),
+        "{what}: {err}"
+    );
     assert_eq!(err.lines().count(), 1, "{what}: {err}");
     assert_eq!(listing(dir), before, "{what}: something was left behind");
 }
@@ -616,11 +620,19 @@ fn unreadable_inputs_are_refused_and_write_nothing() {
         ("cut.gguf", "tensor \"blk.0.ffn_up.weight\""),
         ("empty.gguf", "[truncated]"),
     ] {
+        // The code compat-check gives the same file's first error ends the line.
+        let checked = run_in(dir.path(), &["compat-check", "--json", input], 1);
+        let checked: Value = serde_json::from_slice(&checked.stdout).unwrap();
+        let code = checked["errors"][0]["code"].as_str().unwrap().to_owned();
         for target in TernaryFormat::ALL {
             let out = convert(dir.path(), input, "out.gguf", target, &[], 1);
             let err = stderr(&out);
             assert!(err.starts_with(&format!("error: {input}: ")), "{err}");
             assert!(err.contains(needle), "{input} -> {target}: {err}");
+            assert!(
+                err.ends_with(&format!(" [{code}]\n")),
+                "{input} -> {target}: {err}"
+            );
             assert_eq!(listing(dir.path()), before, "{input} -> {target}");
         }
     }
@@ -872,6 +884,50 @@ fn arch_renames_the_architecture_and_its_keys() {
         v["metadata"]["changed"],
         serde_json::json!([{"key": "general.architecture", "a": "bitnet-b1.58", "b": "bitnet"}])
     );
+}
+
+#[test]
+fn arch_without_an_architecture_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A QK256 model whose general.architecture is removed: nothing for --arch to rename.
+    let mut b = bitnet_gguf::GgufBuilder::new();
+    b.tensor(
+        "w.weight",
+        &[256, 4],
+        ggml_type::I2_S,
+        bitnet_models::pack_qk256(&weights(4, 256), 4, 256).unwrap(),
+    );
+    b.tensor("w.scale", &[1], ggml_type::F32, f32_bytes(&[0.5]));
+    write(dir.path(), "noarch.gguf", &b.build().unwrap());
+    let before = listing(dir.path());
+    for target in TernaryFormat::ALL {
+        // Without --arch the file converts; with it, exit 1 and nothing written.
+        convert(
+            dir.path(),
+            "noarch.gguf",
+            "ok.gguf",
+            target,
+            &["--force"],
+            0,
+        );
+        std::fs::remove_file(dir.path().join("ok.gguf")).unwrap();
+        let out = convert(
+            dir.path(),
+            "noarch.gguf",
+            "out.gguf",
+            target,
+            &["--arch", "bitnet"],
+            1,
+        );
+        assert_eq!(
+            stderr(&out),
+            "error: noarch.gguf: cannot rename the architecture to \"bitnet\": the file has no \
+             general.architecture key; nothing written [no-architecture]\n",
+            "{target}"
+        );
+        assert!(out.stdout.is_empty());
+        assert_eq!(listing(dir.path()), before, "{target}");
+    }
 }
 
 #[test]

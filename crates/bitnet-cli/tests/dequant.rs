@@ -364,7 +364,7 @@ fn errors_and_exit_statuses() {
         .args(["dequant", "e.gguf", "t"])
         .assert()
         .code(1)
-        .stderr("error: e.gguf: truncated magic at byte 0: needs 4 bytes, 0 remain [truncated]\n");
+        .stderr("error: e.gguf: truncated magic: needs 4 bytes at byte 0, the file ends at byte 0 (4 bytes short) [truncated]\n");
     write(dir.path(), "amb.gguf", &i2s(160, 1, vec![0x55; 64], &[]));
     bin_in(dir.path())
         .args(["dequant", "amb.gguf", "w.weight"])

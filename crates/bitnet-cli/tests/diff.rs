@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use bitnet_gguf::{ggml_type, GgufBuilder, MetadataValue};
+use bitnet_gguf::{ggml_type, GgufBuilder, MetadataValue, ValueType};
 use bitnet_models::TernaryFormat;
 use common::*;
 use serde_json::{json, Value};
@@ -230,6 +230,10 @@ fn metadata_differences_are_listed_and_do_not_fail() {
             ("test.zero", MetadataValue::F32(0.0)),
             ("test.nan", MetadataValue::F32(f32::NAN)),
             ("test.list", MetadataValue::strings(["x", "y"])),
+            (
+                "test.ints",
+                MetadataValue::array(ValueType::I32, [1i32, 2, 3]),
+            ),
             ("test.only_a", MetadataValue::U32(7)),
         ],
         tensors,
@@ -241,6 +245,10 @@ fn metadata_differences_are_listed_and_do_not_fail() {
             ("test.zero", MetadataValue::F32(-0.0)),
             ("test.nan", MetadataValue::F32(f32::NAN)),
             ("test.list", MetadataValue::strings(["x", "z"])),
+            (
+                "test.ints",
+                MetadataValue::array(ValueType::I32, [1i32, 2, 3, 4]),
+            ),
             ("test.only_b", MetadataValue::Bool(true)),
         ],
         tensors,
@@ -252,10 +260,11 @@ fn metadata_differences_are_listed_and_do_not_fail() {
     insta::assert_snapshot!(stdout(&out), @r#"
     a: a.gguf
     b: b.gguf
-    metadata: 3 changed, 1 added, 1 removed
+    metadata: 4 changed, 1 added, 1 removed
       changed general.name: "a" -> "b"
       changed test.zero: 0.0 -> -0.0
-      changed test.list: [2 x STRING] -> [2 x STRING]
+      changed test.list: [2 x STRING] -> [2 x STRING], first at [1]: "y" -> "z"
+      changed test.ints: [3 x INT32] -> [4 x INT32], first at [3]: (none) -> 4
       added   test.only_b
       removed test.only_a
     tensors: 2 shared (2 equal), 0 only in a, 0 only in b
@@ -272,7 +281,10 @@ fn metadata_differences_are_listed_and_do_not_fail() {
             "changed": [
                 {"key": "general.name", "a": "a", "b": "b"},
                 {"key": "test.zero", "a": 0.0, "b": -0.0},
-                {"key": "test.list", "a": ["x", "y"], "b": ["x", "z"]},
+                {"key": "test.list", "a": ["x", "y"], "b": ["x", "z"],
+                 "first_difference": {"index": 1, "a": "y", "b": "z"}},
+                {"key": "test.ints", "a": [1, 2, 3], "b": [1, 2, 3, 4],
+                 "first_difference": {"index": 3, "a": null, "b": 4}},
             ],
         })
     );
@@ -565,6 +577,6 @@ fn errors_and_exit_statuses() {
         .code(1)
         .stdout("")
         .stderr(
-            "error: empty.gguf: truncated magic at byte 0: needs 4 bytes, 0 remain [truncated]\n",
+            "error: empty.gguf: truncated magic: needs 4 bytes at byte 0, the file ends at byte 0 (4 bytes short) [truncated]\n",
         );
 }

@@ -395,7 +395,7 @@ fn fatal_parse_errors_exit_1_with_one_line() {
         .code(1)
         .stdout("")
         .stderr(
-            "error: empty.gguf: truncated magic at byte 0: needs 4 bytes, 0 remain [truncated]\n",
+            "error: empty.gguf: truncated magic: needs 4 bytes at byte 0, the file ends at byte 0 (4 bytes short) [truncated]\n",
         );
     let mut be = plain();
     be[4..8].copy_from_slice(&3u32.to_be_bytes());

@@ -41,9 +41,10 @@ impl<'a> Cursor<'a> {
             }
             None => Err(GgufError::Truncated {
                 what,
+                entry: None,
                 offset: self.pos(),
                 needed: n,
-                available: self.remaining(),
+                file_len: self.buf.len() as u64,
             }),
         }
     }

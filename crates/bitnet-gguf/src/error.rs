@@ -1,13 +1,14 @@
 //! What can be wrong with a GGUF file, by role: [`GgufError`] (the file breaks a rule),
 //! [`GgufWarning`] (the file is valid but odd) and [`DataError`] (a caller asked for tensor data
 //! the wrong way). How validation reports the first two, with where they are and how serious, is
-//! in `finding.rs` ([`crate::Finding`], [`Location`], [`crate::Severity`]). The writer's errors
+//! in `finding.rs` ([`crate::Finding`], [`crate::Severity`]); [`Location`] is in `location.rs`. The writer's errors
 //! are [`crate::BuildError`], next to the writer.
 //!
 //! A field named `offset` is always an absolute byte offset in the file. A tensor's offset field
 //! (relative to the data section) is called `tensor_offset`.
 
-use crate::finding::Location;
+use crate::layout::ALIGNMENT_KEY;
+use crate::location::Location;
 use crate::types::ValueType;
 
 /// A rule of the GGUF format that a file breaks: a parse error (the rest of the file cannot be
@@ -20,16 +21,23 @@ use crate::types::ValueType;
 #[non_exhaustive]
 pub enum GgufError {
     /// The file ends inside a structure.
-    #[error("truncated {what} at byte {offset}: needs {needed} bytes, {available} remain")]
+    #[error(
+        "{}truncated {what}: needs {needed} bytes at byte {offset}, the file ends at byte \
+         {file_len} ({} bytes short)",
+        entry.map(|e| format!("{e}: ")).unwrap_or_default(),
+        (offset + needed).saturating_sub(*file_len)
+    )]
     Truncated {
         /// What was being read.
         what: &'static str,
+        /// The metadata pair or tensor info it belongs to, when it is in one.
+        entry: Option<Entry>,
         /// Absolute offset of the read.
         offset: u64,
         /// Bytes the read needs.
         needed: u64,
-        /// Bytes left in the file.
-        available: u64,
+        /// The file's length: the read is `offset + needed - file_len` bytes short.
+        file_len: u64,
     },
     /// The first four bytes are not `GGUF`.
     #[error("bad magic {found:02x?} at byte 0: expected \"GGUF\"")]
@@ -309,7 +317,44 @@ pub enum GgufError {
     },
 }
 
+/// Which entry of the metadata or tensor infos a read belongs to: "tensor info 3 of 14".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// `"metadata pair"` or `"tensor info"`.
+    pub kind: &'static str,
+    /// Its position, counted from 1.
+    pub number: u64,
+    /// How many the header declares.
+    pub count: u64,
+}
+
+impl std::fmt::Display for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} of {}", self.kind, self.number, self.count)
+    }
+}
+
 impl GgufError {
+    /// The same error, a truncation naming `entry` as the structure it was read for.
+    pub(crate) fn in_entry(self, entry: Entry) -> Self {
+        match self {
+            Self::Truncated {
+                what,
+                entry: None,
+                offset,
+                needed,
+                file_len,
+            } => Self::Truncated {
+                what,
+                entry: Some(entry),
+                offset,
+                needed,
+                file_len,
+            },
+            other => other,
+        }
+    }
+
     /// A stable, kebab-case code naming the kind of problem (`"bad-magic"`).
     pub fn code(&self) -> &'static str {
         self.into()
@@ -331,7 +376,7 @@ impl GgufError {
             | Self::ArrayExceedsFile { key, offset, .. }
             | Self::DuplicateKey { key, offset, .. } => Location::key(key).with_offset(*offset),
             Self::AlignmentType { offset, .. } | Self::InvalidAlignment { offset, .. } => {
-                Location::key(crate::ALIGNMENT_KEY).with_offset(*offset)
+                Location::key(ALIGNMENT_KEY).with_offset(*offset)
             }
             Self::TensorNameLength { name, offset, .. }
             | Self::DuplicateTensorName { name, offset }
@@ -377,6 +422,17 @@ pub enum GgufWarning {
     /// Version 2 (same layout as 3).
     #[error("GGUF version 2; version 3 is current")]
     OldVersion,
+    /// A key or string holding a NUL byte: gguf-py and ggml read strings as C strings and end
+    /// them there, so they see a shorter string than this reader.
+    #[error("key {key:?}: the {what} holds a NUL byte at byte {offset}; gguf-py and ggml end the string there")]
+    NulInString {
+        /// The key (the string itself, where the key holds the NUL).
+        key: String,
+        /// `"key"`, `"string value"`, or `"array element N"`.
+        what: String,
+        /// Absolute offset of the first NUL byte.
+        offset: u64,
+    },
 }
 
 impl GgufWarning {
@@ -392,6 +448,7 @@ impl GgufWarning {
                 Location::at(*offset)
             }
             Self::OldVersion => Location::at(4),
+            Self::NulInString { key, offset, .. } => Location::key(key).with_offset(*offset),
         }
     }
 }

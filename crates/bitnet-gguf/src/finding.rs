@@ -1,55 +1,10 @@
 //! What [`crate::Gguf::validate`] reports: a [`Finding`] (a [`GgufError`] or a [`GgufWarning`]),
 //! its [`Severity`], and the [`Location`] in the file that a finding concerns.
 //!
-//! The errors and warnings themselves are in `error.rs`. A [`Location`]'s `offset` is an absolute
-//! byte offset in the file.
+//! The errors and warnings themselves are in `error.rs`, [`Location`] in `location.rs`.
 
 use crate::error::{GgufError, GgufWarning};
-
-/// Where a finding is: the absolute byte offset, tensor and key it concerns, where known.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Location<'a> {
-    /// Absolute byte offset in the file.
-    pub offset: Option<u64>,
-    /// The tensor.
-    pub tensor: Option<&'a str>,
-    /// The metadata key.
-    pub key: Option<&'a str>,
-}
-
-impl<'a> Location<'a> {
-    /// At absolute byte `offset`.
-    pub fn at(offset: u64) -> Self {
-        Self {
-            offset: Some(offset),
-            ..Self::default()
-        }
-    }
-
-    /// Concerning `tensor`.
-    pub fn tensor(tensor: &'a str) -> Self {
-        Self {
-            tensor: Some(tensor),
-            ..Self::default()
-        }
-    }
-
-    /// Concerning `key`.
-    pub fn key(key: &'a str) -> Self {
-        Self {
-            key: Some(key),
-            ..Self::default()
-        }
-    }
-
-    /// The same, at absolute byte `offset`.
-    pub fn with_offset(self, offset: u64) -> Self {
-        Self {
-            offset: Some(offset),
-            ..self
-        }
-    }
-}
+use crate::location::Location;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,29 +8,15 @@
 use std::collections::HashMap;
 
 use crate::cursor::{Cursor, MAX_LEN};
-use crate::error::{DataError, GgufError};
+use crate::error::{DataError, Entry, GgufError};
+use crate::layout::{pad, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC};
 use crate::types::{type_info, TypeInfo, ValueType};
 use crate::value::{Array, Value};
-
-/// The magic bytes every GGUF file starts with.
-pub const MAGIC: [u8; 4] = *b"GGUF";
-/// The alignment when `general.alignment` is absent.
-pub const DEFAULT_ALIGNMENT: u64 = 32;
-/// The key holding the alignment.
-pub const ALIGNMENT_KEY: &str = "general.alignment";
-/// The longest tensor name ggml accepts, in bytes.
-pub const MAX_TENSOR_NAME: u64 = 63;
 
 /// The fewest bytes one metadata pair occupies: key length, type, a one-byte value.
 const MIN_KV_BYTES: u64 = 8 + 4 + 1;
 /// The fewest bytes one tensor info occupies: name length, `n_dims`, type, offset.
 const MIN_TENSOR_INFO_BYTES: u64 = 8 + 4 + 4 + 8;
-
-/// Rounds `n` up to a multiple of `align` (a power of two), `None` on overflow.
-pub fn pad(n: u64, align: u64) -> Option<u64> {
-    let mask = align.checked_sub(1)?;
-    Some(n.checked_add(mask)? & !mask)
-}
 
 /// One metadata key/value pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -160,16 +146,10 @@ impl<'a> Gguf<'a> {
             MIN_TENSOR_INFO_BYTES,
         )?;
 
-        let mut metadata = Vec::new();
-        for _ in 0..kv_count {
-            metadata.push(read_kv(&mut c)?);
-        }
+        let metadata = read_entries(&mut c, "metadata pair", kv_count, read_kv)?;
         let alignment = alignment_of(&metadata)?;
 
-        let mut tensors = Vec::new();
-        for _ in 0..tensor_count {
-            tensors.push(read_tensor_info(&mut c)?);
-        }
+        let tensors = read_entries(&mut c, "tensor info", tensor_count, read_tensor_info)?;
         let tensor_info_end = c.pos();
         let mut tensor_index = HashMap::with_capacity(tensors.len());
         for (i, t) in tensors.iter().enumerate() {
@@ -316,6 +296,25 @@ fn check_count(
     Ok(())
 }
 
+/// Reads `count` entries with `read`; a truncation names the entry ("tensor info 3 of 14").
+fn read_entries<'a, T>(
+    c: &mut Cursor<'a>,
+    kind: &'static str,
+    count: u64,
+    read: fn(&mut Cursor<'a>) -> Result<T, GgufError>,
+) -> Result<Vec<T>, GgufError> {
+    let mut out = Vec::new();
+    for i in 0..count {
+        let entry = Entry {
+            kind,
+            number: i + 1,
+            count,
+        };
+        out.push(read(c).map_err(|e| e.in_entry(entry))?);
+    }
+    Ok(out)
+}
+
 fn read_kv<'a>(c: &mut Cursor<'a>) -> Result<MetadataEntry<'a>, GgufError> {
     let offset = c.pos();
     let (key, _) = c.str("key")?;
@@ -425,20 +424,23 @@ fn read_array<'a>(c: &mut Cursor<'a>, key: &str) -> Result<Array<'a>, GgufError>
 /// is the same as validating each string on its own when every length byte is ASCII (below
 /// 0x80): an ASCII byte is never part of a multi-byte sequence, so no sequence can start in one
 /// string and end in the next. A run with a longer string falls back to the slow path.
+///
+/// The walk is one chain of dependent loads (each length says where the next one is), so its
+/// loop does nothing else: no branch on a length. A length above [`MAX_LEN`] is capped for the
+/// step (so `at` cannot overflow) and caught after the loop through `length_bits`, a string
+/// past the end makes the next length's read, or the final slice, fail.
 fn string_run(bytes: &[u8], count: u64) -> Option<usize> {
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
     let mut at = 0usize;
     let mut length_bits = 0u64;
     for _ in 0..count {
-        let (len, rest) = bytes.get(at..)?.split_first_chunk::<8>()?;
-        let len = u64::from_le_bytes(*len);
-        if len > MAX_LEN || len > rest.len() as u64 {
-            return None;
-        }
+        let len = u64::from_le_bytes(*bytes.get(at..)?.first_chunk::<8>()?);
         length_bits |= len;
-        at += 8 + len as usize;
+        at += 8 + len.min(MAX_LEN) as usize;
     }
-    if length_bits & HIGH_BITS != 0 {
+    // Any length above the limit sets a bit above it (and a few allowed ones, such as two
+    // lengths of exactly 2^30 and 1, go to the slow path, which reads them right).
+    if length_bits & HIGH_BITS != 0 || length_bits > MAX_LEN {
         return None;
     }
     simdutf8::basic::from_utf8(bytes.get(..at)?).ok()?;

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 
 use crate::error::{GgufError, GgufWarning};
 use crate::finding::Finding;
-use crate::reader::{pad, Gguf, MAX_TENSOR_NAME};
+use crate::layout::{pad, MAX_TENSOR_NAME};
+use crate::reader::{Gguf, MetadataEntry};
 use crate::types::TypeInfo;
+use crate::value::Value;
 
 /// Everything [`Gguf::validate`] found, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,7 +92,40 @@ impl<'a> Gguf<'a> {
             } else {
                 seen.insert(entry.key, entry.offset);
             }
+            self.check_nul(entry, findings);
         }
+    }
+
+    /// A NUL byte in the key, a string value or a string array element: a warning each.
+    fn check_nul(&self, entry: &MetadataEntry<'a>, findings: &mut Vec<Finding>) {
+        // `what` is named only for a string that holds a NUL: no allocation per clean element.
+        let mut nul = |what: &dyn Fn() -> String, s: &str| {
+            if let Some(i) = s.bytes().position(|b| b == 0) {
+                findings.push(
+                    GgufWarning::NulInString {
+                        key: entry.key.to_owned(),
+                        what: what(),
+                        offset: self.offset_of(s.as_bytes()) + i as u64,
+                    }
+                    .into(),
+                );
+            }
+        };
+        nul(&|| "key".to_owned(), entry.key);
+        match entry.value {
+            Value::String(s) => nul(&|| "string value".to_owned(), s),
+            Value::Array(a) => {
+                for (i, s) in a.strings().into_iter().flatten().enumerate() {
+                    nul(&|| format!("array element {i}"), s);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The absolute offset of `part`, a slice of the file's bytes.
+    fn offset_of(&self, part: &[u8]) -> u64 {
+        (part.as_ptr() as usize).wrapping_sub(self.bytes().as_ptr() as usize) as u64
     }
 
     fn check_tensor_infos(&self, findings: &mut Vec<Finding>) {

@@ -92,11 +92,59 @@ fn truncated_header_names_the_field() {
         parse_err(&bytes[..12]),
         GgufError::Truncated {
             what: "tensor count",
+            entry: None,
             offset: 8,
             needed: 8,
-            available: 4
+            file_len: 12
         }
     ));
+}
+
+#[test]
+fn truncated_tensor_info_names_the_entry_and_the_missing_bytes() {
+    // Two tensor infos declared; the file ends inside the second one's offset field.
+    let mut r = Raw::header(3, 2, 0);
+    r.str(b"a").u32(1).u64(4).u32(0).u64(0);
+    r.str(b"b").u32(1).u64(4).u32(0).bytes(&[0; 3]);
+    let bytes = r.build();
+    let info_b_offset_at = 24 + (8 + 1 + 4 + 8 + 4 + 8) + (8 + 1 + 4 + 8 + 4);
+    let cut = &bytes[..info_b_offset_at + 3];
+    let err = parse_err(cut);
+    assert_eq!(
+        err,
+        GgufError::Truncated {
+            what: "tensor offset",
+            entry: Some(bitnet_gguf::Entry {
+                kind: "tensor info",
+                number: 2,
+                count: 2
+            }),
+            offset: info_b_offset_at as u64,
+            needed: 8,
+            file_len: info_b_offset_at as u64 + 3,
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "tensor info 2 of 2: truncated tensor offset: needs 8 bytes at byte {info_b_offset_at}, \
+             the file ends at byte {} (5 bytes short)",
+            info_b_offset_at + 3
+        )
+    );
+}
+
+#[test]
+fn truncated_metadata_names_the_pair() {
+    let mut r = Raw::header(3, 0, 2);
+    r.str(b"k").u32(4).u32(7);
+    r.str(b"long.key").u32(10).bytes(&[1, 2]);
+    let err = parse_err(&r.build());
+    assert_eq!(
+        err.to_string(),
+        "metadata pair 2 of 2: truncated value: needs 8 bytes at byte 61, the file ends at byte \
+         63 (6 bytes short)"
+    );
 }
 
 #[test]
@@ -259,9 +307,14 @@ fn string_longer_than_file() {
         parse_err(&r.build()),
         GgufError::Truncated {
             what: "string value",
+            entry: Some(bitnet_gguf::Entry {
+                kind: "metadata pair",
+                number: 1,
+                count: 1
+            }),
             offset: 45,
             needed: 1000,
-            available: 16
+            file_len: 61
         }
     ));
 }
@@ -347,9 +400,14 @@ fn truncated_value() {
         parse_err(&r.build()),
         GgufError::Truncated {
             what: "value",
+            entry: Some(bitnet_gguf::Entry {
+                kind: "metadata pair",
+                number: 1,
+                count: 1
+            }),
             offset: 37,
             needed: 8,
-            available: 3
+            file_len: 40
         }
     ));
 }
@@ -916,4 +974,43 @@ fn writer_rejects_what_the_reader_would() {
         b.build(),
         Err(BuildError::TooManyDims { n_dims: 5, .. })
     ));
+}
+
+#[test]
+fn a_nul_inside_a_string_is_a_warning_naming_the_key_and_offset() {
+    // gguf-py and ggml read "ab\0c" as "ab": valid GGUF, but read differently elsewhere.
+    let mut r = Raw::header(3, 0, 4);
+    r.kv_str("clean", "abc"); // 24..52
+    r.kv_str("name", "ab\0c"); // key at 52; value bytes at 52 + 8 + 4 + 4 + 8 = 76
+    r.str(b"k\0y").u32(4).u32(1); // key bytes at 80 + 8 = 88, the NUL at 89
+    r.str(b"toks").u32(9).u32(8).u64(3); // elements from 99 + 8 + 4 + 4 + 4 + 8 = 127
+    r.str(b"a").str(b"").str(b"xy\0"); // element 2 at 127 + 9 + 8 = 144, its bytes at 152
+    let bytes = r.build();
+    let report = Gguf::parse(&bytes).unwrap().validate();
+    let want = [
+        ("name", "string value", 78),
+        ("k\0y", "key", 89),
+        ("toks", "array element 2", 154),
+    ];
+    let got: Vec<_> = report.findings.iter().collect();
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (f, (key, what, offset)) in got.iter().zip(want) {
+        assert_eq!(f.severity(), Severity::Warning);
+        assert_eq!(
+            **f,
+            Finding::Warning(GgufWarning::NulInString {
+                key: key.into(),
+                what: what.into(),
+                offset
+            })
+        );
+        assert_eq!(f.location().key, Some(key));
+        assert_eq!(f.location().offset, Some(offset));
+    }
+    assert!(report.is_valid());
+    assert_eq!(
+        got[0].to_string(),
+        "key \"name\": the string value holds a NUL byte at byte 78; gguf-py and ggml end the \
+         string there"
+    );
 }

@@ -99,3 +99,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_length_byte_cannot_complete_the_string_before_it() {
+    // "\xE2" alone is invalid; followed by the length 0x8182 (bytes 82 81 00 …) it would read
+    // as E2 82 81, a valid U+2081, if the run were validated with that length in it. A length
+    // byte of 0x80 or above must send the run to the string-by-string path, which names the
+    // first string.
+    let items = vec![b"\xE2".to_vec(), vec![b'a'; 0x8182]];
+    let bytes = string_array(&items);
+    let first = 24 + 8 + 1 + 4 + 4 + 8;
+    assert_eq!(
+        read(&bytes),
+        Err(GgufError::InvalidUtf8 {
+            what: "string value",
+            offset: (first + 8) as u64
+        })
+    );
+    // The same lengths with a valid first string read back.
+    let items = vec![b"\xE2\x82\x81".to_vec(), vec![b'a'; 0x8182]];
+    let want = ["\u{2081}".to_owned(), "a".repeat(0x8182)];
+    assert_eq!(read(&string_array(&items)).unwrap(), want);
+}

@@ -22,6 +22,38 @@ pub struct ChangedKey {
     pub a: MetadataValue,
     /// Its value in B.
     pub b: MetadataValue,
+    /// For two arrays, the first element that differs; `None` for other values.
+    pub first_difference: Option<ElementChange>,
+}
+
+/// The first element at which two array values differ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElementChange {
+    /// Its index, from 0.
+    pub index: u64,
+    /// The element in A, `None` past A's end.
+    pub a: Option<MetadataValue>,
+    /// The element in B, `None` past B's end.
+    pub b: Option<MetadataValue>,
+}
+
+/// Where arrays `a` and `b` first differ (compared as [`same_value`] does), `None` when they
+/// do not or either is not an array.
+fn first_difference(a: &MetadataValue, b: &MetadataValue) -> Option<ElementChange> {
+    let (MetadataValue::Array(_, xs), MetadataValue::Array(_, ys)) = (a, b) else {
+        return None;
+    };
+    let n = xs.len().max(ys.len());
+    (0..n)
+        .find(|&i| match (xs.get(i), ys.get(i)) {
+            (Some(x), Some(y)) => !same_value(x, y),
+            _ => true,
+        })
+        .map(|i| ElementChange {
+            index: i as u64,
+            a: xs.get(i).cloned(),
+            b: ys.get(i).cloned(),
+        })
 }
 
 /// How one tensor present in both files compares.
@@ -117,6 +149,7 @@ pub fn diff(a: &Model<'_>, b: &Model<'_>, kernel: Kernel) -> Result<Diff, ModelE
                 if !same_value(&va, &vb) {
                     d.changed_keys.push(ChangedKey {
                         key: e.key.to_owned(),
+                        first_difference: first_difference(&va, &vb),
                         a: va,
                         b: vb,
                     });
@@ -245,13 +278,14 @@ fn compare_values(a: &Values<'_>, b: &Values<'_>, kernel: Kernel) -> Result<Outc
     let (mut max_abs, mut max_rel): (Option<f64>, Option<f64>) = (None, None);
     loop {
         if ia == pa.len() {
-            match ca.next_chunk()? {
+            // An empty chunk (never produced) ends the comparison rather than repeating.
+            match ca.next_chunk()?.filter(|c| !c.is_empty()) {
                 Some(c) => (pa, ia) = (c.to_vec(), 0),
                 None => break,
             }
         }
         if ib == pb.len() {
-            match cb.next_chunk()? {
+            match cb.next_chunk()?.filter(|c| !c.is_empty()) {
                 Some(c) => (pb, ib) = (c.to_vec(), 0),
                 None => break,
             }

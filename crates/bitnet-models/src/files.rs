@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-/// Bytes buffered before a write reaches the file.
-const BUFFER: usize = 8 << 20;
+/// Bytes buffered before a write reaches the file: 1 MiB, so small pieces (headers, `.scale`
+/// tensors) go out in large writes while a write at least this large (a tensor) skips the
+/// buffer and goes to the file without an extra copy.
+const BUFFER: usize = 1 << 20;
 
 /// Why a file could not be opened, mapped or written. Each message starts with the path.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@
 
 use half::f16;
 
-use crate::format::{code_position, CodePosition, FormatError, TernaryFormat};
+use crate::format::{code_position, FormatError, TernaryFormat};
 
 /// Pack `rows × cols` ternary weights as QK256 blocks (no scale inside the data).
 pub fn pack_qk256(weights: &[i8], rows: usize, cols: usize) -> Result<Vec<u8>, FormatError> {
@@ -93,12 +93,18 @@ pub fn pack(
             actual: weights.len() as u64,
         });
     }
-    if let Some((index, &value)) = weights
+    // One pass without a branch per weight; the bad one is looked for only when there is one.
+    if weights
         .iter()
-        .enumerate()
-        .find(|(_, w)| !matches!(w, -1..=1))
+        .fold(false, |bad, w| bad | !matches!(w, -1..=1))
     {
-        return Err(FormatError::WrongWeightValue { index, value });
+        if let Some((index, &value)) = weights
+            .iter()
+            .enumerate()
+            .find(|(_, w)| !matches!(w, -1..=1))
+        {
+            return Err(FormatError::WrongWeightValue { index, value });
+        }
     }
     if !format.fits_cols(cols as u64) {
         return Err(FormatError::ColsNotSupported { format, cols });
@@ -117,36 +123,91 @@ pub fn pack(
 
     let mut out = vec![0u8; total];
     let code_bytes = format.code_bytes();
+    let elems = format.block_elems();
+    // The codes of one block in element order; code 1 (weight 0) past the last column, so
+    // padding reads as zero.
+    let mut codes = [1u8; 256];
     for (b, block) in out.chunks_exact_mut(format.block_bytes()).enumerate() {
         let (row, block_in_row) = (b / blocks_per_row, b % blocks_per_row);
-        if format.has_2bit_codes() {
-            // 0x55 is code 1 in all four slots: padding is zero unless a weight overwrites it.
-            block[..code_bytes].fill(0x55);
+        let first = block_in_row * elems;
+        let n = elems.min(cols - first);
+        let row_weights = &weights[row * cols + first..][..n];
+        for (c, &w) in codes.iter_mut().zip(row_weights) {
+            *c = (w + 1) as u8;
         }
-        for e in 0..format.block_elems() {
-            let col = block_in_row * format.block_elems() + e;
-            if col >= cols {
-                break;
-            }
-            let code = (weights[row * cols + col] + 1) as u8;
-            match code_position(format, e) {
-                CodePosition::Bits { byte, shift } => {
-                    block[byte] = (block[byte] & !(3 << shift)) | (code << shift);
-                }
-                // Digit n weighs 3^(4 − n): the sum of a byte's digits is at most 2 × 121.
-                CodePosition::Trit { byte, digit } => block[byte] += code * 3u8.pow(4 - digit),
-            }
-        }
-        if !format.has_2bit_codes() {
-            // TQ1_0 has no padding (`fits_cols`): every code byte now holds its digits' value
-            // q < 243, stored as ggml stores it, `ceil(q × 256 / 243)`.
-            for byte in &mut block[..code_bytes] {
-                *byte = (u16::from(*byte) * 256).div_ceil(243) as u8;
-            }
-        }
+        codes[n..elems].fill(1);
+        put_codes(format, &codes, &mut block[..code_bytes]);
         if format.has_block_scale() {
             block[code_bytes..].copy_from_slice(&block_scales[b].to_le_bytes());
         }
     }
+    debug_assert!(out
+        .chunks_exact(format.block_bytes())
+        .enumerate()
+        .all(|(b, block)| (0..elems).all(|e| {
+            let (row, col) = (b / blocks_per_row, (b % blocks_per_row) * elems + e);
+            let want = if col < cols {
+                (weights[row * cols + col] + 1) as u8
+            } else {
+                1
+            };
+            code_position(format, e).read(block) == want
+        })));
     Ok(out)
+}
+
+/// One block's code bytes from its codes in element order (the positions of
+/// [`code_position`], written out per format as loops over whole bytes).
+fn put_codes(format: TernaryFormat, codes: &[u8; 256], out: &mut [u8]) {
+    // Byte `m` holds the codes `c[m]`, `c[m + stride]`, … at shifts 0, 2, 4, 6 (`high_first`:
+    // 6, 4, 2, 0).
+    fn two_bit(c: &[u8], stride: usize, high_first: bool, out: &mut [u8]) {
+        let n = out.len();
+        let (c0, c1, c2, c3) = (
+            &c[..n],
+            &c[stride..stride + n],
+            &c[2 * stride..2 * stride + n],
+            &c[3 * stride..3 * stride + n],
+        );
+        for m in 0..n {
+            out[m] = if high_first {
+                (c0[m] << 6) | (c1[m] << 4) | (c2[m] << 2) | c3[m]
+            } else {
+                c0[m] | (c1[m] << 2) | (c2[m] << 4) | (c3[m] << 6)
+            };
+        }
+    }
+    // Byte `m` holds the digits `c[m + n·stride]` (n = 0..digits), digit n weighing 3^(4 − n),
+    // stored as ggml stores a value q < 243: `ceil(q × 256 / 243)`.
+    fn trits(c: &[u8], stride: usize, digits: usize, out: &mut [u8]) {
+        let n = out.len();
+        let digit = |d: usize| &c[d * stride..d * stride + n];
+        let (d0, d1, d2, d3) = (digit(0), digit(1), digit(2), digit(3));
+        // `qh` bytes have four digits: the fifth is 0.
+        let zeros = [0u8; 32];
+        let d4 = if digits == 5 { digit(4) } else { &zeros[..n] };
+        for m in 0..n {
+            let q = u16::from(d0[m]) * 81
+                + u16::from(d1[m]) * 27
+                + u16::from(d2[m]) * 9
+                + u16::from(d3[m]) * 3
+                + u16::from(d4[m]);
+            out[m] = (q * 256).div_ceil(243) as u8;
+        }
+    }
+    match format {
+        TernaryFormat::Qk256 | TernaryFormat::Tq2_0 => {
+            two_bit(&codes[..128], 32, false, &mut out[..32]);
+            two_bit(&codes[128..], 32, false, &mut out[32..64]);
+        }
+        TernaryFormat::BitNet32F16 => two_bit(&codes[..32], 8, false, &mut out[..8]),
+        TernaryFormat::BitnetCpp => two_bit(&codes[..128], 32, true, &mut out[..32]),
+        TernaryFormat::Tq1_0 => {
+            // docs/formats.md, TQ1_0: `qs[0..32]` elements 32n + m, `qs[32..48]` 160 + 16n + m,
+            // `qh[0..4]` 240 + 4n + m (four digits, the fifth 0).
+            trits(codes, 32, 5, &mut out[..32]);
+            trits(&codes[160..], 16, 5, &mut out[32..48]);
+            trits(&codes[240..], 4, 4, &mut out[48..52]);
+        }
+    }
 }

@@ -8,7 +8,7 @@
 //! Files are spelled out field by field (`bitnet_testkit::raw::Raw`), so every offset here is
 //! known from the layout the test writes, not from the reader under test.
 
-use bitnet_gguf::{ggml_type, GgufError, GgufWarning, Severity};
+use bitnet_gguf::{ggml_type, GgufBuilder, GgufError, GgufWarning, Severity};
 use bitnet_models::detect::{flavor_sizes, FlavorError};
 use bitnet_models::{
     has_errors, pack_bitnet32f16, pack_qk256, pack_tq2_0, DecodeError, Flavor, FormatError, Kernel,
@@ -507,6 +507,75 @@ fn f32_and_f16_tensors_decode_to_their_exact_values() {
     );
 }
 
+/// Every chunk of `chunks`, calling `next_chunk` at most `len + 1` times (each chunk holds at
+/// least one value): a cursor that stops advancing fails here instead of spinning forever.
+fn bounded_chunks(chunks: &mut bitnet_models::model::Chunks<'_>, len: usize) -> Vec<Vec<f32>> {
+    let mut got = Vec::new();
+    for _ in 0..=len {
+        match chunks.next_chunk().unwrap() {
+            Some(c) => got.push(c.to_vec()),
+            None => return got,
+        }
+    }
+    panic!("no end after {} chunks of {len} values", len + 1);
+}
+
+#[test]
+fn chunks_always_advance_and_end() {
+    // Inputs of several chunks (the ones whose cursor would spin if it stopped advancing):
+    // F32 and F16 values 3 at a time, a QK256 tensor of 4 block-rows one block-row at a time.
+    let f32s: Vec<f32> = (0..8).map(|i| i as f32 - 2.5).collect();
+    let f16s: Vec<f16> = (0..7).map(|i| f16::from_f32(i as f32 * 0.5)).collect();
+    let qk = pack_qk256(&weights(1024), 4, 256).unwrap();
+    let mut b = GgufBuilder::new();
+    b.kv("general.architecture", "test");
+    b.tensor(
+        "a",
+        &[8],
+        ggml_type::F32,
+        f32s.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+    b.tensor(
+        "h",
+        &[7],
+        ggml_type::F16,
+        f16s.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+    b.tensor("q.weight", &[256, 4], ggml_type::I2_S, qk);
+    b.tensor(
+        "q.scale",
+        &[1],
+        ggml_type::F32,
+        2.0f32.to_le_bytes().to_vec(),
+    );
+    let bytes = b.build().unwrap();
+    let m = Model::parse(&bytes).unwrap();
+    let f16_values: Vec<f32> = f16s.iter().map(|v| v.to_f32()).collect();
+    let w = weights(1024);
+    let qk_values: Vec<f32> = w.iter().map(|&v| f32::from(v) * 2.0).collect();
+    for (index, max, want, sizes) in [
+        (0, 3, &f32s[..], &[3, 3, 2][..]),
+        (1, 3, &f16_values[..], &[3, 3, 1][..]),
+        (2, 1, &qk_values[..], &[256, 256, 256, 256][..]),
+        (2, 600, &qk_values[..], &[512, 512][..]),
+    ] {
+        let values = m.values(index).unwrap();
+        let mut chunks = values.chunks(Kernel::scalar(), max);
+        let got = bounded_chunks(&mut chunks, want.len());
+        assert_eq!(
+            got.iter().map(Vec::len).collect::<Vec<_>>(),
+            sizes,
+            "#{index} max {max}"
+        );
+        assert_eq!(bits(&got.concat()), bits(want), "#{index} max {max}");
+        assert_eq!(
+            chunks.next_chunk().unwrap(),
+            None,
+            "#{index}: done stays done"
+        );
+    }
+}
+
 #[test]
 fn ternary_chunks_are_whole_rows_or_whole_blocks() {
     // Padded rows (QK256 3 × 300: 2 blocks per row) are decoded a whole row at a time; unpadded
@@ -592,11 +661,8 @@ fn ternary_chunks_are_whole_rows_or_whole_blocks() {
         let whole = values.to_vec(Kernel::scalar()).unwrap();
         assert_eq!(values.len(), whole.len());
         for &(max, sizes) in by_max {
-            let mut got = Vec::new();
             let mut chunks = values.chunks(Kernel::scalar(), max);
-            while let Some(c) = chunks.next_chunk().unwrap() {
-                got.push(c.to_vec());
-            }
+            let got = bounded_chunks(&mut chunks, whole.len());
             assert_eq!(
                 got.iter().map(Vec::len).collect::<Vec<_>>(),
                 sizes,

@@ -621,6 +621,31 @@ fn test_qk256_scale_tensor_applied() {
 }
 
 #[test]
+fn test_fixture_description_cites_a_document_of_the_project() {
+    // The description names where the fixtures are described: a file of this repository.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for f in all() {
+        let m = model(f.bytes);
+        let text = m
+            .gguf()
+            .get("general.description")
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("{}: no general.description", f.name));
+        assert!(!text.contains("SPEC"), "{}: {text}", f.name);
+        let cited = text
+            .split(['(', ')'])
+            .find(|p| p.starts_with("docs/"))
+            .unwrap_or_else(|| panic!("{}: cites no docs/ file: {text}", f.name));
+        assert_eq!(cited, "docs/fixtures.md", "{}", f.name);
+        assert!(
+            root.join(cited).is_file(),
+            "{}: {cited} is not a file",
+            f.name
+        );
+    }
+}
+
+#[test]
 fn test_truncated_fixture_is_rejected() {
     // AC: every fixture cut at every 32-byte boundary is invalid: a structural parse error, or validation errors; each tensor decodes exactly when the cut is past its end (the weight: and past its `.scale` tensor's), and then to the full file's values.
     for f in all() {

@@ -13,9 +13,10 @@ fn codes_are_stable() {
         (
             GgufError::Truncated {
                 what: "magic",
+                entry: None,
                 offset: 0,
                 needed: 4,
-                available: 0,
+                file_len: 0,
             },
             "truncated",
         ),
@@ -233,6 +234,14 @@ fn codes_are_stable() {
             "trailing-bytes",
         ),
         (GgufWarning::OldVersion, "old-version"),
+        (
+            GgufWarning::NulInString {
+                key: s(),
+                what: s(),
+                offset: 0,
+            },
+            "nul-in-string",
+        ),
     ];
     for (w, code) in &warnings {
         assert_eq!(w.code(), *code, "{w:?}");

@@ -18,7 +18,7 @@ pub use error::{BuildError, WriteError};
 pub use stream::GgufWriter;
 
 use crate::cursor::MAX_LEN;
-use crate::reader::{pad, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_TENSOR_NAME};
+use crate::layout::{pad, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_TENSOR_NAME};
 use crate::types::{type_info, TypeInfo, ValueType};
 use crate::value::MetadataValue;
 

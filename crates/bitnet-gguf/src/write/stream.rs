@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::{header, TensorSpec, WriteError};
-use crate::reader::pad;
+use crate::layout::pad;
 use crate::value::MetadataValue;
 
 /// Zero bytes to pad with (alignments above this are written in several pieces).

@@ -55,9 +55,28 @@ pub enum ConvertError {
         /// Why.
         reason: String,
     },
+    /// `--arch` asks to rename the architecture of a file that names none.
+    #[error("cannot rename the architecture to {new:?}: the file has no {ARCH_KEY} key")]
+    NoArchitecture {
+        /// The architecture asked for.
+        new: String,
+    },
     /// The output could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+}
+
+impl ConvertError {
+    /// A stable kebab-case code, as compat-check shows for findings: the model error's own
+    /// code, `not-exact`, `no-architecture`, or `write-failed`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(e) => e.code(),
+            Self::NotExact { .. } => "not-exact",
+            Self::NoArchitecture { .. } => "no-architecture",
+            Self::Write(_) => "write-failed",
+        }
+    }
 }
 
 /// The ggml type of a target format.
@@ -91,6 +110,16 @@ enum Item {
     Convert { index: usize, scales: TargetScales },
     /// A `.scale` sibling of the tensor before it: one f32.
     Scale { value: f32 },
+}
+
+/// The buffers [`Plan::write`] reuses from tensor to tensor: the converted tensor's bytes and
+/// the two sides of the check. They grow to the largest tensor and stay there, so memory is
+/// bounded by it and each page is faulted in once per conversion, not once per tensor.
+#[derive(Debug, Default)]
+struct Scratch {
+    stored: Vec<u8>,
+    source: Vec<f32>,
+    converted: Vec<f32>,
 }
 
 /// What the output will be, decided before anything is written.
@@ -230,6 +259,9 @@ impl<'m, 'a> Plan<'m, 'a> {
             }
         }
         readable_as_target(&specs, target, gguf.alignment())?;
+        if let (Some(new), None) = (&options.arch, gguf.get(ARCH_KEY)) {
+            return Err(ConvertError::NoArchitecture { new: new.clone() });
+        }
         Ok(Self {
             model,
             target,
@@ -259,6 +291,7 @@ impl<'m, 'a> Plan<'m, 'a> {
     ) -> Result<(W, Summary), ConvertError> {
         let gguf = self.model.gguf();
         let mut w = GgufWriter::new(out, &self.metadata, &self.specs)?;
+        let mut scratch = Scratch::default();
         let mut summary = Summary {
             scales_dropped: self.dropped_siblings(),
             ..Summary::default()
@@ -280,8 +313,9 @@ impl<'m, 'a> Plan<'m, 'a> {
                             ne: spec.ne.clone(),
                         })
                     })?;
-                    let stored = self.convert(&source, scales, kernel)?;
-                    w.write_data(&stored)?;
+                    self.convert(&source, scales, kernel, &mut scratch)?;
+                    let stored = &scratch.stored;
+                    w.write_data(stored)?;
                     summary.converted += 1;
                     summary.largest_tensor_bytes = summary
                         .largest_tensor_bytes
@@ -303,26 +337,30 @@ impl<'m, 'a> Plan<'m, 'a> {
         source: &TernaryTensor<'_>,
         scales: &TargetScales,
         kernel: Kernel,
-    ) -> Result<Vec<u8>, ConvertError> {
+        scratch: &mut Scratch,
+    ) -> Result<(), ConvertError> {
         let not_exact = |reason: String| ConvertError::NotExact {
             tensor: source.name.to_owned(),
             target: self.target,
             reason,
         };
-        let stored = match encode::transcode(source, self.target, scales) {
-            Some(stored) => stored,
-            None => {
-                let weights = encode::weights(source).map_err(|(row, col)| {
-                    not_exact(format!("row {row}, column {col} holds the reserved code 3"))
-                })?;
+        if encode::transcode(source, self.target, scales, &mut scratch.stored).is_none() {
+            let weights = encode::weights(source).map_err(|(row, col)| {
+                not_exact(format!("row {row}, column {col} holds the reserved code 3"))
+            })?;
+            scratch.stored =
                 encode::encode(self.target, &weights, source.rows, source.cols, scales)
-                    .map_err(not_exact)?
-            }
-        };
-        let converted = encode::view(source, self.target, &stored, scales);
-        encode::same_values(source, &converted, kernel)
-            .map_err(|e| not_exact(format!("the check found {e}")))?;
-        Ok(stored)
+                    .map_err(not_exact)?;
+        }
+        let converted = encode::view(source, self.target, &scratch.stored, scales);
+        encode::same_values(
+            source,
+            &converted,
+            kernel,
+            (&mut scratch.source, &mut scratch.converted),
+        )
+        .map_err(|e| not_exact(format!("the check found {e}")))?;
+        Ok(())
     }
 
     /// How many `.scale` siblings of the input the output does not have.

@@ -64,7 +64,15 @@ impl<'a> Values<'a> {
         mut emit: impl FnMut(&[f32]) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut chunks = self.chunks(kernel, max_values);
-        while let Some(chunk) = chunks.next_chunk()? {
+        // The progress guard: every chunk holds a value and together they hold `len` values,
+        // so an empty chunk, or one past the values left (neither is ever produced), ends the
+        // loop rather than repeating.
+        let mut left = self.len();
+        while let Some(chunk) = chunks
+            .next_chunk()?
+            .filter(|c| !c.is_empty() && c.len() <= left)
+        {
+            left -= chunk.len();
             emit(chunk)?;
         }
         Ok(())
@@ -94,7 +102,18 @@ pub struct Chunks<'a> {
 }
 
 impl Chunks<'_> {
-    /// The next chunk of values, `None` after the last.
+    /// Moves the start of the next chunk to `end`, or refuses (ending the iteration) when that
+    /// is not forward: every call either advances or ends, so no loop over the chunks can spin.
+    fn advance(&mut self, end: usize) -> bool {
+        if end <= self.next {
+            return false;
+        }
+        self.next = end;
+        true
+    }
+
+    /// The next chunk of values, `None` after the last. A chunk is never empty, and each call
+    /// moves forward (or ends): a loop over the chunks cannot spin.
     pub fn next_chunk(&mut self) -> Result<Option<&[f32]>, ModelError> {
         match self.values {
             Values::Ternary(t) => {
@@ -114,7 +133,11 @@ impl Chunks<'_> {
                 }
                 let row_bytes = t.data.len() / rows;
                 let n = (self.max_values / cols).clamp(1, rows - self.next);
-                let data = &t.data[self.next * row_bytes..(self.next + n) * row_bytes];
+                let (start, end) = (self.next, self.next + n);
+                if !self.advance(end) {
+                    return Ok(None);
+                }
+                let data = &t.data[start * row_bytes..end * row_bytes];
                 self.buf.resize(n * cols, 0.0);
                 self.kernel
                     .dequantize(t.format, data, n, cols, t.scale, &mut self.buf)
@@ -123,7 +146,6 @@ impl Chunks<'_> {
                         source,
                     })?;
                 t.apply_post_scale(&mut self.buf);
-                self.next += n;
             }
             Values::F32(data) => {
                 let (values, _) = data.as_chunks::<4>();
@@ -131,10 +153,12 @@ impl Chunks<'_> {
                     return Ok(None);
                 };
                 let chunk = &rest[..rest.len().min(self.max_values)];
+                if !self.advance(self.next + chunk.len()) {
+                    return Ok(None);
+                }
                 self.buf.clear();
                 self.buf
                     .extend(chunk.iter().map(|v| f32::from_le_bytes(*v)));
-                self.next += chunk.len();
             }
             Values::F16(data) => {
                 let (values, _) = data.as_chunks::<2>();
@@ -142,10 +166,12 @@ impl Chunks<'_> {
                     return Ok(None);
                 };
                 let chunk = &rest[..rest.len().min(self.max_values)];
+                if !self.advance(self.next + chunk.len()) {
+                    return Ok(None);
+                }
                 self.buf.clear();
                 self.buf
                     .extend(chunk.iter().map(|v| f16::from_le_bytes(*v).to_f32()));
-                self.next += chunk.len();
             }
         }
         Ok(Some(&self.buf))

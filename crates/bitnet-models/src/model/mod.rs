@@ -177,6 +177,25 @@ fn detect(gguf: &Gguf<'_>, index: usize) -> Result<Flavor, ModelError> {
         ne: t.ne().to_vec(),
     })?;
     let available = gguf.tensor_span(index).len() as u64;
+    let file_len = gguf.bytes().len() as u64;
+    // A span cut by the end of the file (the next tensor, or this one, starts past it) that
+    // is shorter than every flavor: the file was cut short inside this tensor, which says more
+    // than "0 bytes available" fit no flavor.
+    let start = gguf.tensor_start(index).unwrap_or(u64::MAX);
+    let span_end = gguf.tensor_start(index + 1).unwrap_or(file_len);
+    let smallest = crate::detect::flavor_sizes(rows, t.cols())
+        .ok()
+        .and_then(|sizes| sizes.iter().map(|(_, s)| s).min())
+        .unwrap_or(0);
+    let cut = span_end > file_len || start >= file_len;
+    if available == 0 && cut && file_len.saturating_sub(start) < smallest {
+        return Err(ModelError::Gguf(GgufError::DataOutOfBounds {
+            tensor: t.name.to_owned(),
+            tensor_offset: t.offset,
+            size: bitnet_gguf::pad(smallest, gguf.alignment()).unwrap_or(smallest),
+            file_len,
+        }));
+    }
     detect_flavor(rows, t.cols(), available, gguf.alignment()).map_err(|source| {
         ModelError::Flavor {
             tensor: t.name.to_owned(),
