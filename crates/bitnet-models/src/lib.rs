@@ -10,6 +10,8 @@
 //! - [`scan`](mod@scan): reserved codes, non-finite scales and bad padding in block data.
 //! - [`kernels`]: dequantization, a scalar reference plus SIMD kernels chosen at run time, all
 //!   bit-identical to the reference.
+//! - [`matmul`]: `y = W · x` as ggml and bitnet.cpp compute it, and exactly; the integer sums
+//!   by the same kernels (docs/matmul.md).
 //! - [`model`]: the same rules applied to a parsed GGUF file ([`Model`]): flavor per I2_S
 //!   tensor, the `.scale` sibling, the scan, the required keys, decoding of whole tensors.
 //! - [`convert`]: a model re-encoded to another ternary format, exactly or not at all.
@@ -30,6 +32,7 @@ pub mod files;
 pub mod fixtures;
 pub mod format;
 pub mod kernels;
+pub mod matmul;
 pub mod model;
 pub mod pack;
 pub mod scan;

@@ -10,7 +10,7 @@
 //! (temp file, sync, rename) only when `write` succeeds.
 
 mod encode;
-mod scales;
+pub(crate) mod scales;
 
 use std::io::Write;
 

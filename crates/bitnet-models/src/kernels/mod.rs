@@ -74,6 +74,19 @@ macro_rules! simd_kernels {
                 }
             }
 
+            /// The per-block `Σ code × q` of the matrix products (see `Kernel::code_dots`).
+            pub(crate) fn code_dots(
+                self,
+                _format: $crate::format::TernaryFormat,
+                _data: &[u8],
+                _q: &[i8],
+                _out: &mut [i32],
+            ) {
+                match self {
+                    $(Simd::$kind(token) => $crate::matmul::dots::CodeDots::code_dots(token, _format, _data, _q, _out),)*
+                }
+            }
+
             /// `value` in every element, with the kernel's own stores (see `Kernel::fill`).
             pub(crate) fn fill(self, _out: &mut [f32], _value: f32, _stream: bool) {
                 match self {
@@ -89,20 +102,20 @@ macro_rules! simd_kernels {
 // driver they share, `vector128` the one algorithm NEON and wasm simd128 both run.
 #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
 #[path = "x86_64/mod.rs"]
-mod arch;
+pub(crate) mod arch;
 #[cfg(all(feature = "cpu", target_arch = "aarch64", target_endian = "little"))]
 #[path = "aarch64/mod.rs"]
-mod arch;
+pub(crate) mod arch;
 #[cfg(all(feature = "cpu", target_arch = "wasm32", target_feature = "simd128"))]
 #[path = "wasm32/mod.rs"]
-mod arch;
+pub(crate) mod arch;
 #[cfg(not(any(
     all(feature = "cpu", target_arch = "x86_64"),
     all(feature = "cpu", target_arch = "aarch64", target_endian = "little"),
     all(feature = "cpu", target_arch = "wasm32", target_feature = "simd128"),
 )))]
 #[path = "none.rs"]
-mod arch;
+pub(crate) mod arch;
 #[cfg(any(
     all(feature = "cpu", target_arch = "x86_64"),
     all(feature = "cpu", target_arch = "aarch64", target_endian = "little"),
@@ -328,6 +341,20 @@ impl Kernel {
         match self.imp {
             Imp::Scalar => out.fill(value),
             Imp::Simd(simd) => simd.fill(out, value, non_temporal),
+        }
+    }
+}
+
+impl Kernel {
+    /// The matrix products' integer sums (`crate::matmul`): for each block of `format` in
+    /// `data`, `Σ code × q` over its elements, codes 0..=3 as they are stored (TQ1_0 digits
+    /// 0..=2), into `out[block]`. `q` holds one activation per element of the blocks (padding
+    /// included), `out` one sum per block; panics otherwise.
+    pub(crate) fn code_dots(self, format: TernaryFormat, data: &[u8], q: &[i8], out: &mut [i32]) {
+        crate::matmul::dots::check(format, data, q, out);
+        match self.imp {
+            Imp::Scalar => crate::matmul::dots::scalar(format, data, q, out),
+            Imp::Simd(simd) => simd.code_dots(format, data, q, out),
         }
     }
 }

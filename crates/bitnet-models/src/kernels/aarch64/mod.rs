@@ -3,4 +3,6 @@
 
 mod neon;
 
-simd_kernels!(Neon(neon::Neon));
+pub(crate) use neon::Neon;
+
+simd_kernels!(Neon(Neon));

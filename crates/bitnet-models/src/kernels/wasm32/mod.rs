@@ -3,4 +3,6 @@
 
 mod simd128;
 
-simd_kernels!(Simd128(simd128::Simd128));
+pub(crate) use simd128::Simd128;
+
+simd_kernels!(Simd128(Simd128));

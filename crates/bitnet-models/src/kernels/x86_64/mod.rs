@@ -47,4 +47,7 @@ macro_rules! streaming_blocks {
 mod avx2;
 mod avx512;
 
-simd_kernels!(Avx2(avx2::Avx2), Avx512(avx512::Avx512));
+pub(crate) use avx2::Avx2;
+pub(crate) use avx512::Avx512;
+
+simd_kernels!(Avx2(Avx2), Avx512(Avx512));
