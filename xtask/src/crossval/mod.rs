@@ -29,6 +29,7 @@ use serde_json::json;
 
 use compare::{Outcome, Reference, TypesOutcome};
 use inputs::Inputs;
+pub use refs::build_ggml_dump;
 use schema::{GgmlTypes, PyTypes};
 
 /// Arguments of `crossval`.
