@@ -531,6 +531,43 @@ mod tests {
         assert_eq!(compare(&theirs, &ours).mismatches[0].what, "TQ tensors");
     }
 
+    #[test]
+    fn only_tq1_0_and_tq2_0_are_multiplied() {
+        let tq: Vec<u32> = (0..=255).filter(|&t| is_tq(t)).collect();
+        assert_eq!(tq, [34, 35]);
+    }
+
+    /// 25 tensors that each differ: the first 20 are listed, then one line for the rest.
+    #[test]
+    fn mismatches_stop_at_the_limit() {
+        let (mut theirs, mut ours) = agreeing();
+        let (t0, o0) = (theirs.tensors[0].clone(), ours[0].clone());
+        theirs.tensors.clear();
+        ours.clear();
+        for i in 0..25 {
+            theirs.tensors.push(GgmlTensor {
+                name: format!("t{i}"),
+                ..t0.clone()
+            });
+            let mut o = OursTensor {
+                name: format!("t{i}"),
+                ..o0.clone()
+            };
+            o.y = Ok(vec![("scalar", vec![0.0, 0.0])]);
+            ours.push(o);
+        }
+        let out = compare(&theirs, &ours);
+        assert_eq!(out.mismatches.len(), MAX_MISMATCHES + 1);
+        assert!(out.mismatches[MAX_MISMATCHES - 1]
+            .what
+            .starts_with("tensor `t19`"));
+        assert_eq!(
+            out.mismatches[MAX_MISMATCHES].what,
+            "(more mismatches not listed)"
+        );
+        assert_eq!((out.tensors, out.rows), (25, 50));
+    }
+
     /// ggml's `block_q8_K`: f32 `d`, 256 `qs`, 16 little-endian i16 `bsums`, 292 bytes.
     #[test]
     fn q8_bytes_follow_block_q8_k() {
