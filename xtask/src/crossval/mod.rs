@@ -156,8 +156,19 @@ fn gemv_rows(
         }
         let bytes =
             fs::read(&input.path).with_context(|| format!("reading {}", input.path.display()))?;
-        let model = bitnet_models::Model::parse(&bytes)
-            .with_context(|| format!("{}: the project cannot read it", input.name))?;
+        let model = match bitnet_models::Model::parse(&bytes) {
+            Ok(model) => model,
+            Err(e) => {
+                let mut outcome = gemv::Outcome::default();
+                outcome.mismatches.push(compare::Mismatch {
+                    what: "file".into(),
+                    expected: "read".into(),
+                    found: format!("not read: {e}"),
+                });
+                rows.push(GemvRow { file, outcome });
+                continue;
+            }
+        };
         let (xs, ours): (Vec<Vec<f32>>, Vec<gemv::OursTensor>) =
             gemv::ours(&model, &mut xs, kernels).into_iter().unzip();
         let x_path = root
