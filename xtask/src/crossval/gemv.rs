@@ -508,14 +508,70 @@ mod tests {
                 found: "77".into(),
             }]
         );
+        // The first byte of each field, qs[0] and bsums[0], and the high byte of bsums[3], with
+        // the values before and after the flip.
+        let block = &quantize_q8_k(&(0..QK_K).map(|i| i as f32 - 100.0).collect::<Vec<_>>())[0];
+        let (q0, s0, s3) = (block.qs[0], block.bsums[0], block.bsums[3]);
+        for (at, field, before, after) in [
+            (4, "qs[0]", i16::from(q0), i16::from(q0 ^ 0x40)),
+            (4 + QK_K, "bsums[0]", s0, s0 ^ 0x40),
+            (4 + QK_K + 7, "bsums[3]", s3, s3 ^ 0x4000),
+        ] {
+            let (theirs, mut ours) = agreeing();
+            ours[0].q8[at] ^= 0x40;
+            let out = compare(&theirs, &ours);
+            assert_eq!(
+                out.mismatches,
+                [Mismatch {
+                    what: format!("tensor `blk.0.attn_q.weight` q8_K block 0 {field}"),
+                    expected: before.to_string(),
+                    found: after.to_string(),
+                }]
+            );
+        }
+    }
+
+    #[test]
+    fn q8_blocks_of_another_count_or_unreadable_hex_are_mismatches() {
         let (theirs, mut ours) = agreeing();
-        ours[0].q8[4 + QK_K + 2 * 3 + 1] ^= 0x40;
-        let out = compare(&theirs, &ours);
-        assert_eq!(out.mismatches.len(), 1);
+        let block = ours[0].q8.clone();
+        ours[0].q8.extend(&block);
+        let m = &compare(&theirs, &ours).mismatches;
         assert_eq!(
-            out.mismatches[0].what,
-            "tensor `blk.0.attn_q.weight` q8_K block 0 bsums[3]"
+            (m.len(), m[0].what.as_str(), m[0].expected.as_str()),
+            (1, "tensor `blk.0.attn_q.weight` q8_K blocks", "1")
         );
+        assert_eq!(m[0].found, "2");
+        // ggml's hex holds one block where it says two.
+        let (mut theirs, ours) = agreeing();
+        theirs.tensors[0].q8_k.as_mut().unwrap().blocks = 2;
+        let m = &compare(&theirs, &ours).mismatches;
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            (m[0].expected.as_str(), m[0].found.as_str()),
+            ("2 blocks of hex", "unreadable hex")
+        );
+    }
+
+    /// A difference in the second block's `d` names block 1 and shows both scales.
+    #[test]
+    fn a_differing_d_of_a_later_block_names_that_block() {
+        let x: Vec<f32> = (0..2 * QK_K).map(|i| i as f32).collect();
+        let q8 = q8_bytes(&quantize_q8_k(&x));
+        let (mut theirs, mut ours) = agreeing();
+        theirs.tensors[0].q8_k = Some(GgmlQ8k {
+            blocks: 2,
+            hex: hex::encode(&q8),
+        });
+        ours[0].q8 = q8;
+        ours[0].q8[Q8K_BYTES..Q8K_BYTES + 4].copy_from_slice(&2.0f32.to_le_bytes());
+        let m = &compare(&theirs, &ours).mismatches;
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].what, "tensor `blk.0.attn_q.weight` q8_K block 1 d");
+        // Block 1's largest value is 511, so d = 1 / (-127 / 511).
+        let d = 1.0 / (-127.0f32 / 511.0);
+        assert_eq!(m[0].expected, show_f32(d));
+        assert_eq!(m[0].found, "0x40000000 (2e0)");
     }
 
     #[test]
