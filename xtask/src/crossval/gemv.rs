@@ -341,6 +341,13 @@ pub fn compare(theirs: &GgmlGemv, ours: &[OursTensor]) -> Outcome {
         };
         compare_q8(&mut out, name, q8, &o.q8);
         let (their_y, our_ys) = y;
+        if our_ys.is_empty() {
+            out.mismatch(
+                format!("tensor `{name}` y"),
+                "y of every kernel".into(),
+                "no kernel".into(),
+            );
+        }
         for (kernel, our_y) in our_ys {
             compare_y(&mut out, name, kernel, &their_y.bits, our_y);
         }
@@ -582,6 +589,9 @@ mod tests {
         assert_eq!(out.mismatches.len(), 1);
         assert_eq!(out.mismatches[0].found, "not computed: reserved codes");
         assert_eq!(out.tensors, 0);
+        let (theirs, mut ours) = agreeing();
+        ours[0].y = Ok(Vec::new());
+        assert_eq!(compare(&theirs, &ours).mismatches[0].found, "no kernel");
         let (mut theirs, ours) = agreeing();
         theirs.tensors[0].name = "other".into();
         assert_eq!(compare(&theirs, &ours).mismatches[0].what, "TQ tensors");
