@@ -597,6 +597,52 @@ mod tests {
         assert_eq!(compare(&theirs, &ours).mismatches[0].what, "TQ tensors");
     }
 
+    /// A file with an F32 tensor, then a 2 × 512 TQ2_0 weight of +1s (each block's d 1) with a
+    /// `.scale` sibling 0.5: `ours` takes the weight only, and every kernel gives each row
+    /// `(sum(qs₀) × d₀ + sum(qs₁) × d₁) × 0.5` of the q8_K blocks it reports.
+    #[test]
+    fn ours_multiplies_the_tq_tensors_with_every_kernel() {
+        use bitnet_gguf::GgufBuilder;
+        use half::f16;
+        let mut b = GgufBuilder::new();
+        b.kv("general.architecture", "test");
+        b.tensor("t.f32", &[4], ggml_type::F32, vec![0; 16]);
+        let packed = bitnet_models::pack_tq2_0(&[1; 1024], 2, 512, &[f16::ONE; 4]).unwrap();
+        b.tensor("w.weight", &[512, 2], ggml_type::TQ2_0, packed);
+        b.tensor(
+            "w.scale",
+            &[1],
+            ggml_type::F32,
+            0.5f32.to_le_bytes().to_vec(),
+        );
+        let bytes = b.build().unwrap();
+        let model = Model::parse(&bytes).unwrap();
+        let kernels = Kernel::available();
+        let mut xs = Activations::new(SEED);
+        let got = ours(&model, &mut xs, &kernels);
+        assert_eq!(got.len(), 1);
+        let (x, t) = &got[0];
+        assert_eq!((t.name.as_str(), x.len()), ("w.weight", 512));
+        assert_eq!(x[..], Activations::new(SEED).vector(512)[..]);
+        assert_eq!(t.q8.len(), 2 * Q8K_BYTES);
+        let block = |b: usize| {
+            let q = &t.q8[b * Q8K_BYTES..];
+            let d = f32::from_le_bytes(q[..4].try_into().unwrap());
+            let sum: i32 = q[4..4 + QK_K].iter().map(|&v| i32::from(v as i8)).sum();
+            (sum as f32, d)
+        };
+        let ((s0, d0), (s1, d1)) = (block(0), block(1));
+        assert!(s0 != 0.0 && s1 == 0.0, "the second block is all zeros");
+        let expected = (s0 * d0 + s1 * d1) * 0.5;
+        let ys = t.y.as_ref().unwrap();
+        let names: Vec<&str> = ys.iter().map(|(k, _)| *k).collect();
+        let all: Vec<&str> = kernels.iter().map(|k| k.name()).collect();
+        assert_eq!(names, all);
+        for (_, y) in ys {
+            assert_eq!(y, &[expected, expected]);
+        }
+    }
+
     #[test]
     fn only_tq1_0_and_tq2_0_are_multiplied() {
         let tq: Vec<u32> = (0..=255).filter(|&t| is_tq(t)).collect();
@@ -654,12 +700,28 @@ mod tests {
         let amax = |b: &[f32]| b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(amax(blocks[1]) == 0.0);
         assert_eq!(amax(blocks[2]), 127.0);
-        assert!(blocks[2].iter().filter(|v| v.fract() != 0.0).count() > 200);
         assert_eq!(amax(blocks[3]), 1e-36);
         assert!((-127.0 / amax(blocks[3])) < -1e38 && blocks[3].contains(&0.0));
         assert!(blocks[3].iter().any(|v| v.is_subnormal()));
         assert!(amax(blocks[4]) > 1e38);
         assert!(blocks[5].iter().filter(|&&v| v == 0.0).count() > 200);
+        // Every block but the zeros has both signs and many distinct values; the ties are
+        // half-integers but for the ±127 pair, one right after the other.
+        for (kind, b) in blocks.iter().enumerate().filter(|&(k, _)| k != 1) {
+            assert!(
+                b.iter().any(|&v| v > 0.0) && b.iter().any(|&v| v < 0.0),
+                "kind {kind}"
+            );
+            let mut bits: Vec<u32> = b.iter().map(|v| v.to_bits()).collect();
+            bits.sort_unstable();
+            bits.dedup();
+            assert!(bits.len() > 10, "kind {kind}");
+        }
+        let whole: Vec<usize> = (0..QK_K).filter(|&i| blocks[2][i].fract() == 0.0).collect();
+        assert_eq!(whole.len(), 2);
+        assert_eq!(whole[1], whole[0] + 1);
+        assert_eq!(blocks[2][whole[0]], -blocks[2][whole[1]]);
+        assert!(amax(blocks[5]) < 4.0);
         // The kinds go on from block to block, across vectors.
         let y = xs.vector(QK_K);
         assert!(amax(&y) > 0.0 && amax(&y) < 2f32.powi(21));
