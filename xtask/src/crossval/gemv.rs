@@ -722,6 +722,22 @@ mod tests {
         assert_eq!(whole[1], whole[0] + 1);
         assert_eq!(blocks[2][whole[0]], -blocks[2][whole[1]]);
         assert!(amax(blocks[5]) < 4.0);
+        assert!(blocks[0].iter().filter(|&&v| v == 0.0).count() < 4);
+        // The spread blocks' magnitudes span far more than a few powers of two.
+        let spread: Vec<f32> = Activations::new(SEED)
+            .vector(20 * Activations::KINDS * QK_K)
+            .chunks(Activations::KINDS * QK_K)
+            .map(|cycle| amax(&cycle[..QK_K]))
+            .collect();
+        let (lo, hi) = spread
+            .iter()
+            .fold((f32::MAX, 0.0f32), |(lo, hi), &a| (lo.min(a), hi.max(a)));
+        assert!(
+            hi / lo > 1024.0 && hi < 2f32.powi(20) && lo > 2f32.powi(-21),
+            "{lo} {hi}"
+        );
+        // A length that is not whole blocks.
+        assert_eq!(Activations::new(SEED).vector(300).len(), 300);
         // The kinds go on from block to block, across vectors.
         let y = xs.vector(QK_K);
         assert!(amax(&y) > 0.0 && amax(&y) < 2f32.powi(21));
