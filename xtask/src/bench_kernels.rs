@@ -45,6 +45,9 @@ pub struct Args {
     /// Few repetitions: a smoke run for CI.
     #[arg(long)]
     quick: bool,
+    /// Only the GEMV rows (matrix products), not the dequantization ones.
+    #[arg(long)]
+    gemv: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -75,7 +78,8 @@ pub fn run(args: Args) -> Result<()> {
 
     let limit_kernel = Kernel::best();
     let mut rows = Vec::new();
-    for elements in SIZES {
+    let sizes: &[usize] = if args.gemv { &[] } else { &SIZES };
+    for &elements in sizes {
         let plan = Plan::new(elements, args.quick);
         let mut out = vec![0.0f32; elements];
         let mut fill_out = vec![0.0f32; elements];
@@ -157,12 +161,19 @@ pub fn run(args: Args) -> Result<()> {
         rows.splice(at..at, [fill_row, store_row, limit_row]);
     }
 
+    let gemv = crate::bench_gemv::rows(args.quick, &mut |_, _, _| None)?;
     if args.json {
         for row in &rows {
             println!("{}", row.json());
         }
+        for row in &gemv {
+            println!("{}", row.json());
+        }
     } else {
-        print_table(&rows);
+        if !rows.is_empty() {
+            print_table(&rows);
+        }
+        crate::bench_gemv::print_table(&gemv);
     }
     Ok(())
 }
@@ -189,6 +200,9 @@ fn rerun_release(args: &Args) -> Result<()> {
     if args.quick {
         command.arg("--quick");
     }
+    if args.gemv {
+        command.arg("--gemv");
+    }
     let status = command.status().context("running cargo run --release")?;
     if !status.success() {
         bail!("bench-kernels (release build) failed: {status}");
@@ -197,7 +211,7 @@ fn rerun_release(args: &Args) -> Result<()> {
 }
 
 /// How many calls make one timed repetition, and how many repetitions.
-struct Plan {
+pub(crate) struct Plan {
     calls: usize,
     reps: usize,
 }
@@ -217,6 +231,15 @@ impl Plan {
         }
     }
 
+    /// At least `calls` calls per repetition (a GEMV over `calls` copies of its weights), and
+    /// enough that a repetition reads about 2^24 bytes of `bytes`-byte tensors.
+    pub(crate) fn for_calls(calls: usize, bytes: usize, quick: bool) -> Plan {
+        Plan {
+            calls: calls.max((1 << 24) / bytes.max(1)).max(1),
+            reps: if quick { 3 } else { 25 },
+        }
+    }
+
     /// Median time of one call of `f`.
     fn measure(&self, mut f: impl FnMut()) -> Duration {
         f(); // warm up: page faults, caches, frequency
@@ -226,7 +249,10 @@ impl Plan {
 
     /// Median times of one call of each of `fs`, timed in alternation so that all see the same
     /// machine (other processes, frequency) and their ratios are meaningful.
-    fn measure_together<const N: usize>(&self, mut fs: [&mut dyn FnMut(); N]) -> [Duration; N] {
+    pub(crate) fn measure_together<const N: usize>(
+        &self,
+        mut fs: [&mut dyn FnMut(); N],
+    ) -> [Duration; N] {
         for f in fs.iter_mut() {
             f(); // warm up: page faults, caches, frequency
         }
@@ -249,7 +275,7 @@ impl Plan {
     }
 }
 
-fn median(times: &mut [Duration]) -> Duration {
+pub(crate) fn median(times: &mut [Duration]) -> Duration {
     times.sort();
     times[times.len() / 2]
 }

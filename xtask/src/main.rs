@@ -3,6 +3,7 @@
 //! One module per subcommand. Nothing here depends on the current directory: the workspace root
 //! is found from `CARGO_MANIFEST_DIR`, and cargo is run through `$CARGO`.
 
+mod bench_gemv;
 mod bench_kernels;
 mod build;
 mod cross_test;

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail};
 use bitnet_models::convert::{Options, Plan};
-use bitnet_models::{Model, TernaryFormat};
+use bitnet_models::TernaryFormat;
 use serde_json::json;
 
 use crate::env::Env;
@@ -98,9 +98,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
     let input = Input::open(&args.input).or_usage()?;
     check_output(input.path(), &args.output, args.force).or_usage()?;
     let path = input.path().display().to_string();
-    let model = Model::parse(input.bytes())
-        .map_err(|e| anyhow!("{path}: {e} [{}]", e.code()))
-        .or_invalid()?;
+    let model = input.model()?;
     let options = Options {
         target: args.to.format(),
         arch: args.arch.clone(),

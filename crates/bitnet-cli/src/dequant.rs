@@ -14,17 +14,17 @@
 //! or bad padding in this tensor — is a warning on stderr, and an error (exit 1, nothing written)
 //! under `BITNET_STRICT_MODE`.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use bitnet_gguf::{Severity, TensorInfo};
 use bitnet_models::{DecodeError, Kernel, Model, ModelError, Values};
 use serde_json::json;
 
 use crate::env::Env;
 use crate::input::Input;
-use crate::output::write_atomically;
+use crate::output::emit;
 use crate::progress::Progress;
 use crate::{stderr_line, Failure, OrExit, EXIT_INVALID, EXIT_USAGE};
 
@@ -58,7 +58,7 @@ pub(crate) struct Args {
 }
 
 /// A library error as one line naming the file and the code.
-fn model_error(path: &str, e: &ModelError) -> anyhow::Error {
+pub(crate) fn model_error(path: &str, e: &ModelError) -> anyhow::Error {
     anyhow!("{path}: {e} [{}]", e.code())
 }
 
@@ -128,58 +128,67 @@ fn write_values(
     }
 }
 
-/// Runs `dequant`.
-pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
-    let input = Input::open(&args.file).or_usage()?;
-    let path = input.path().display().to_string();
-    let model = Model::parse(input.bytes())
-        .map_err(|e| model_error(&path, &e.into()))
-        .or_invalid()?;
-    let mut warnings = 0;
-    // The whole file is validated first: a finding about this tensor's span, type, flavor or
-    // scale refuses it; any other is a warning.
-    if let Ok(index) = model.index_of(&args.tensor) {
-        let (refusing, others) = model.check_for_decode(index);
-        if let Some((last, rest)) = refusing.split_last() {
-            for e in rest {
-                stderr_line(&format!("error: {}", model_error(&path, e)));
-            }
-            return Err(Failure::new(EXIT_INVALID, model_error(&path, last)));
+/// Validates the whole file before tensor `name` is decoded: a finding about its span, type,
+/// flavor or scale refuses it (exit 1, every such finding printed); any other finding but infos
+/// is printed as a warning, and their count returned. A name the file lacks passes: the caller's
+/// lookup reports it.
+pub(crate) fn check_for_decode(
+    model: &Model<'_>,
+    path: &str,
+    name: &str,
+) -> Result<usize, Failure> {
+    let Ok(index) = model.index_of(name) else {
+        return Ok(0);
+    };
+    let (refusing, others) = model.check_for_decode(index);
+    if let Some((last, rest)) = refusing.split_last() {
+        for e in rest {
+            stderr_line(&format!("error: {}", model_error(path, e)));
         }
-        for w in others.iter().filter(|f| f.severity() != Severity::Info) {
-            stderr_line(&format!("warning: {path}: {w} [{}]", w.code()));
-        }
-        warnings = others
-            .iter()
-            .filter(|f| f.severity() != Severity::Info)
-            .count();
+        return Err(Failure::new(EXIT_INVALID, model_error(path, last)));
     }
-    let (info, values) = values(&model, &path, &args.tensor)?;
+    let warnings: Vec<_> = others
+        .iter()
+        .filter(|f| f.severity() != Severity::Info)
+        .collect();
+    for w in &warnings {
+        stderr_line(&format!("warning: {path}: {w} [{}]", w.code()));
+    }
+    Ok(warnings.len())
+}
+
+/// Under `BITNET_STRICT_MODE`, `warnings` about the file refuse tensor `name` (exit 1).
+pub(crate) fn refuse_warnings(
+    env: &Env,
+    path: &str,
+    warnings: usize,
+    name: &str,
+) -> Result<(), Failure> {
     if env.strict && warnings > 0 {
         return Err(Failure::new(
             EXIT_INVALID,
             anyhow!(
-                "{path}: {} warning(s) for tensor {:?} under {}; nothing written",
-                warnings,
-                args.tensor,
+                "{path}: {warnings} warning(s) for tensor {name:?} under {}; nothing written",
                 crate::env::STRICT_ENV
             ),
         ));
     }
+    Ok(())
+}
+
+/// Runs `dequant`.
+pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
+    let input = Input::open(&args.file).or_usage()?;
+    let path = input.path().display().to_string();
+    let model = input.model()?;
+    let warnings = check_for_decode(&model, &path, &args.tensor)?;
+    let (info, values) = values(&model, &path, &args.tensor)?;
+    refuse_warnings(env, &path, warnings, &args.tensor)?;
 
     let progress = Progress::new(true, values.len() as u64 * 4, "dequantizing");
     progress.set_message(format!("{:?}", args.tensor));
     let write =
         |w: &mut dyn Write| write_values(w, &info, &values, args.format, env.kernel, &progress);
-    match &args.out {
-        Some(target) => write_atomically(target, true, |w| write(w)).or_usage()?,
-        None => {
-            let mut w = BufWriter::new(io::stdout().lock());
-            write(&mut w)
-                .and_then(|()| Ok(w.flush()?))
-                .context("cannot write to stdout")
-                .or_usage()?;
-        }
-    }
+    emit(args.out.as_deref(), write)?;
     Ok(0)
 }

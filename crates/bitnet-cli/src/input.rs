@@ -8,6 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use bitnet_models::files::MappedFile;
+#[cfg(feature = "full-cli")]
+use bitnet_models::Model;
+
+#[cfg(feature = "full-cli")]
+use crate::{Failure, OrExit};
 
 /// An opened input file.
 #[derive(Debug)]
@@ -28,6 +33,15 @@ impl Input {
     /// The file's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         self.file.bytes()
+    }
+
+    /// The file parsed as a model; a file that cannot be parsed is invalid (exit 1):
+    /// `PATH: MESSAGE [CODE]`.
+    #[cfg(feature = "full-cli")]
+    pub(crate) fn model(&self) -> Result<Model<'_>, Failure> {
+        Model::parse(self.bytes())
+            .map_err(|e| anyhow::anyhow!("{}: {e} [{}]", self.path.display(), e.code()))
+            .or_invalid()
     }
 
     /// The path as given.

@@ -89,9 +89,7 @@ fn tensor_rows<'a>(model: &Model<'a>) -> Vec<TensorRow<'a>> {
 pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
     let input = Input::open(&args.file).or_usage()?;
     let path = input.path().display().to_string();
-    let model = Model::parse(input.bytes())
-        .map_err(|e| anyhow!("{path}: {e} [{}]", e.code()))
-        .or_invalid()?;
+    let model = input.model()?;
     let gguf = model.gguf();
     let rows = tensor_rows(&model);
     let architecture = gguf.get("general.architecture").and_then(|v| v.as_str());

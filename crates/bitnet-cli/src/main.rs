@@ -34,6 +34,8 @@ mod inspect;
 #[cfg(feature = "full-cli")]
 mod json;
 #[cfg(feature = "full-cli")]
+mod matmul;
+#[cfg(feature = "full-cli")]
 mod output;
 mod progress;
 mod report;
@@ -80,6 +82,10 @@ enum Command {
     /// Compare two files: metadata, tensors, decoded values with scales applied.
     #[cfg(feature = "full-cli")]
     Diff(diff::Args),
+    /// Multiply one ternary tensor by f32 activations, as ggml or bitnet.cpp does, or exactly
+    /// (docs/matmul.md).
+    #[cfg(feature = "full-cli")]
+    Matmul(matmul::Args),
 }
 
 /// Why a command stopped: the error to print and the exit status.
@@ -143,6 +149,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Convert(args) => convert::run(&args, &env),
         #[cfg(feature = "full-cli")]
         Command::Diff(args) => diff::run(&args, &env),
+        #[cfg(feature = "full-cli")]
+        Command::Matmul(args) => matmul::run(&args, &env),
     }
 }
 

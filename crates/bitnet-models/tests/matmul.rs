@@ -1,9 +1,12 @@
-//! `bitnet_models::matmul` against products computed here from the weights themselves (never
-//! from our blocks): ggml's and bitnet.cpp's formulas written out over `i8` weights, the exact
-//! product in `f64`; every kernel gives the same bits; the integer sums do not wrap.
+//! `bitnet_models::matmul` against products computed from the weights themselves, never from
+//! our blocks (`fixtures::products`: ggml's and bitnet.cpp's formulas written out over `i8`
+//! weights, the exact product in `f64`); every kernel gives the same bits; the integer sums do
+//! not wrap; the fixtures' `expected.json` products are what the library computes.
+#![cfg(feature = "fixtures")]
 
+use bitnet_models::fixtures::products;
 use bitnet_models::format::TernaryFormat;
-use bitnet_models::matmul::{quantize_i8_s, quantize_q8_k, MatmulError, Semantics, Weights};
+use bitnet_models::matmul::{MatmulError, Semantics, Weights};
 use bitnet_models::pack::pack;
 use bitnet_models::{Kernel, TernaryTensor};
 use bitnet_testkit::rng::SplitMix64;
@@ -115,59 +118,28 @@ fn activations(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// ggml's TQ `vec_dot` over `q8_K` activations, written out from the weights: per block of 256,
-/// `sumi = Σ w × q`, then `sumf += (f32)sumi × (d_x × d_w)`; then `× post`.
+/// ggml's product from the weights (`fixtures::products::ggml`).
 fn ggml_reference(
     p: &Packed,
     d_w: impl Fn(usize, usize) -> f32,
     post: Option<f32>,
     x: &[f32],
 ) -> Vec<f32> {
-    let q8 = quantize_q8_k(x);
-    (0..p.rows)
-        .map(|r| {
-            let mut sumf = 0.0f32;
-            for (b, block) in q8.iter().enumerate() {
-                let cols = b * 256..((b + 1) * 256).min(p.cols);
-                let sumi: i32 = cols
-                    .map(|c| i32::from(p.w(r, c)) * i32::from(block.qs[c % 256]))
-                    .sum();
-                sumf += sumi as f32 * (block.d * d_w(r, b * 256));
-            }
-            post.map_or(sumf, |s| sumf * s)
-        })
-        .collect()
+    products::ggml(&p.weights, p.cols, &d_w, post, x)
 }
 
-/// bitnet.cpp's I2_S product written out: `dot = Σ (w + 1) × q`, `((f32)dot − (f32)Σq) / s_x × s_w`.
+/// bitnet.cpp's product from the weights (`fixtures::products::bitnetcpp`).
 fn bitnetcpp_reference(p: &Packed, x: &[f32]) -> Vec<f32> {
-    let a = quantize_i8_s(x);
-    (0..p.rows)
-        .map(|r| {
-            let dot: i64 = (0..p.cols)
-                .map(|c| i64::from(p.w(r, c) + 1) * i64::from(a.q[c]))
-                .sum();
-            (dot as f32 - a.sum as f32) / a.scale * p.scale
-        })
-        .collect()
+    products::bitnetcpp(&p.weights, p.cols, p.scale, x)
 }
 
-/// `Σ (w × d) × x` in f64, the value `w × d` rounded to f32 first (as decoded), then `× post`.
+/// The exact product of the decoded values `w × d` (× post), `fixtures::products::exact`.
 fn exact_reference(p: &Packed, x: &[f32]) -> Vec<f32> {
-    (0..p.rows)
-        .map(|r| {
-            let sum: f64 = (0..p.cols)
-                .map(|c| {
-                    let mut v = f32::from(p.w(r, c)) * p.d_at(r, c);
-                    if let Some(s) = p.post {
-                        v *= s;
-                    }
-                    f64::from(v) * f64::from(x[c])
-                })
-                .sum();
-            sum as f32
-        })
-        .collect()
+    let v = |r, c| {
+        let v = f32::from(p.w(r, c)) * p.d_at(r, c);
+        p.post.map_or(v, |s| v * s)
+    };
+    products::exact(p.rows, p.cols, &v, x)
 }
 
 fn product(
@@ -445,4 +417,64 @@ proptest! {
             }
         }
     }
+}
+
+/// Every product in the committed `expected.json` is what `matmul` computes from the committed
+/// fixture, with every kernel; where a semantics does not apply, `Weights::new` says the same.
+#[test]
+fn fixture_expected_products_are_the_library_s() {
+    use bitnet_testkit::fixtures;
+    use sha2::{Digest, Sha256};
+    let expected: serde_json::Value = serde_json::from_str(fixtures::EXPECTED).unwrap();
+    let (mut computed, mut refused) = (0, 0);
+    for file in expected["fixtures"].as_array().unwrap() {
+        let model =
+            bitnet_models::Model::parse(fixtures::get(file["file"].as_str().unwrap())).unwrap();
+        let index = model.index_of("blk.0.attn_q.weight").unwrap();
+        let tensor = model.ternary(index).unwrap().unwrap();
+        let m = &file["tensors"][0]["matmul"];
+        let x: Vec<f32> = m["input"]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let seed = m["input"]["seed"].as_u64().unwrap();
+        assert_eq!(
+            bits(&x),
+            bits(&products::activations(seed, tensor.cols)),
+            "input from its seed"
+        );
+        for p in m["products"].as_array().unwrap() {
+            let semantics: Semantics = p["semantics"].as_str().unwrap().parse().unwrap();
+            match Weights::new(&tensor, semantics) {
+                Err(e) => {
+                    assert_eq!(p["not_applicable"].as_str(), Some(e.to_string().as_str()));
+                    refused += 1;
+                }
+                Ok(w) => {
+                    for kernel in Kernel::available() {
+                        let mut y = vec![0.0; tensor.rows];
+                        w.gemv(kernel, &x, &mut y).unwrap();
+                        let le: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
+                        let sha = hex::encode(Sha256::digest(&le));
+                        assert_eq!(
+                            p["sha256"].as_str(),
+                            Some(sha.as_str()),
+                            "{semantics} {kernel}"
+                        );
+                        let first: Vec<String> = y
+                            .iter()
+                            .take(8)
+                            .map(|v| format!("0x{:08x}", v.to_bits()))
+                            .collect();
+                        assert_eq!(p["first_bits"], serde_json::json!(first));
+                    }
+                    computed += 1;
+                }
+            }
+        }
+    }
+    // ggml: 3 (BitNet32F16's block scales differ within 256 columns), bitnetcpp: 1, exact: 4.
+    assert_eq!((computed, refused), (8, 4));
 }

@@ -25,6 +25,10 @@ fixtures!(
 /// The committed `checksums.txt` (`<sha256 hex>  <file name>` per fixture, sorted by name).
 pub const CHECKSUMS: &str = include_str!("../../../ci/fixtures/qk256/checksums.txt");
 
+/// The committed `expected.json`: every tensor's expected values and the weights' expected
+/// matrix products (docs/fixtures.md).
+pub const EXPECTED: &str = include_str!("../../../ci/fixtures/qk256/expected.json");
+
 /// The fixtures' directory, relative to the workspace root.
 pub const DIR: &str = "ci/fixtures/qk256";
 

@@ -8,9 +8,8 @@
 //! is why every kernel gives the same bits.
 //!
 //! [`scalar`] is the reference, one element at a time through [`code_position`]. [`generic`]
-//! is the same sum written so that compilers vectorize it; each SIMD kernel instantiates it
-//! under its own target features (and the x86-64 kernels replace the 2-bit layouts with
-//! `vpmaddubsw` code).
+//! is the same sum written so that compilers vectorize it, which the NEON and simd128 kernels
+//! compile for their targets; the x86-64 kernels have their own `vpmaddubsw` code.
 
 use crate::format::{code_position, TernaryFormat};
 
@@ -43,7 +42,18 @@ pub(crate) fn scalar(format: TernaryFormat, data: &[u8], q: &[i8], out: &mut [i3
 }
 
 /// The same sums, written for vectorizing compilers: whole runs of code bytes shifted by the
-/// same amount, and for TQ1_0 whole runs of bytes giving the same digit.
+/// same amount, and for TQ1_0 whole runs of bytes giving the same digit. (The NEON and simd128
+/// kernels use it, and the tests everywhere.)
+#[cfg_attr(
+    not(all(
+        feature = "cpu",
+        any(
+            all(target_arch = "aarch64", target_endian = "little"),
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )
+    )),
+    allow(dead_code)
+)]
 pub(crate) mod generic {
     use crate::format::{tq1_0_digit, TernaryFormat, TQ1_0_QS};
 
@@ -114,7 +124,18 @@ pub(crate) mod generic {
 }
 
 /// What a SIMD kernel implements for the matrix products: [`scalar`]'s sums, the same integers.
-/// Arguments as checked by [`check`].
+/// Arguments as checked by [`check`]. (Unused on targets without SIMD kernels.)
+#[cfg_attr(
+    not(all(
+        feature = "cpu",
+        any(
+            target_arch = "x86_64",
+            all(target_arch = "aarch64", target_endian = "little"),
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )
+    )),
+    allow(dead_code)
+)]
 pub(crate) trait CodeDots: Copy {
     fn code_dots(self, format: TernaryFormat, data: &[u8], q: &[i8], out: &mut [i32]);
 }

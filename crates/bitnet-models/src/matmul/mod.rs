@@ -315,6 +315,7 @@ impl<'a> Weights<'a> {
         let format = self.tensor.format;
         let q8 = quantize_q8_k(x);
         let q: Vec<i8> = q8.iter().flat_map(|b| b.qs).collect();
+        let q_sums: Vec<i32> = q8.iter().map(BlockQ8K::sum).collect();
         let per_row = format.blocks_per_row(self.cols() as u64) as usize;
         let q = &q[..per_row * format.block_elems()];
         // Format blocks per 256-element block: 1 (QK256, TQ), 2 (bitnetcpp), 8 (BitNet32F16).
@@ -324,9 +325,16 @@ impl<'a> Weights<'a> {
         for ((row, y), d_w) in self.row_data().zip(y.iter_mut()).zip(d_w) {
             kernel.code_dots(format, row, q, &mut sums);
             let mut sumf = 0.0f32;
-            for ((sums, b), &d_w) in sums.chunks(group).zip(&q8).zip(d_w) {
-                let sumi = sums.iter().sum::<i32>() - b.sum();
-                sumf += sumi as f32 * (b.d * d_w);
+            if group == 1 {
+                for (((&dot, &q_sum), b), &d_w) in sums.iter().zip(&q_sums).zip(&q8).zip(d_w) {
+                    sumf += (dot - q_sum) as f32 * (b.d * d_w);
+                }
+            } else {
+                let blocks = sums.chunks(group).zip(&q_sums).zip(&q8).zip(d_w);
+                for (((sums, &q_sum), b), &d_w) in blocks {
+                    let sumi = sums.iter().sum::<i32>() - q_sum;
+                    sumf += sumi as f32 * (b.d * d_w);
+                }
             }
             *y = match self.post {
                 Some(s) => sumf * s,
