@@ -10,8 +10,10 @@
 //! outer build did not, since cargo skips downloading dependencies that no target platform uses.
 //!
 //! Compiled: the files of CMake's `ggml-base` library that the reader and `to_float` reach, plus
-//! our `src/shim.c`; never the CPU backend (no SIMD kernels, no threads pool), never CMake. No
-//! source file is copied: the compiler reads them in place, from the registry's read-only copy.
+//! our `src/shim.c`; of the CPU backend only `ggml-cpu/quants.c` (the generic C dot products of
+//! `--gemv`) with our `src/gemv_shim.c`, never the rest of it (no SIMD kernels, no threads pool),
+//! never CMake. No source file is copied: the compiler reads them in place, from the registry's
+//! read-only copy.
 
 use std::env;
 use std::fs;
@@ -32,6 +34,9 @@ const CXX_SOURCES: &[&str] = &[
     "gguf.cpp",
 ];
 const OPTIONAL_CXX_SOURCES: &[&str] = &["ggml-backend-meta.cpp"];
+/// The one file of the CPU backend we compile: its generic C `ggml_vec_dot_*` (relative to
+/// `ggml/src`). Everything it calls is in ggml-quants.c, libc, or `src/gemv_shim.c`.
+const CPU_SOURCES: &[&str] = &["ggml-cpu/quants.c"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -40,6 +45,7 @@ fn main() {
     println!("cargo:rerun-if-changed=Cargo.toml");
     println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-changed=src/shim.c");
+    println!("cargo:rerun-if-changed=src/gemv_shim.c");
 
     let (package_dir, version) = locate_source_package(&manifest_dir);
     let ggml = package_dir.join("llama.cpp").join("ggml");
@@ -80,7 +86,20 @@ fn main() {
     for file in C_SOURCES {
         c.file(required(&src, file));
     }
-    let c_objects = c.compile_intermediates();
+    let mut c_objects = c.compile_intermediates();
+
+    // quants.c and the shim that calls it, with the CPU backend's headers. No `-m` flags: on
+    // x86-64 that is the baseline (SSE2) target, where simd-mappings.h converts f16 through the
+    // table the shim fills; the generic functions are plain C whatever the target.
+    let mut cpu = cc::Build::new();
+    configure(&mut cpu);
+    cpu.std("c11")
+        .include(src.join("ggml-cpu"))
+        .file(manifest_dir.join("src").join("gemv_shim.c"));
+    for file in CPU_SOURCES {
+        cpu.file(required(&src, file));
+    }
+    c_objects.extend(cpu.compile_intermediates());
 
     let mut cxx = cc::Build::new();
     configure(&mut cxx);

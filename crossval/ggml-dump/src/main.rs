@@ -4,11 +4,14 @@
 //! ggml-dump FILE...            one JSON line per file (schema: ../README.md)
 //! ggml-dump --types            every ggml type id with its traits, as one JSON object
 //! ggml-dump --decode TYPE FILE decode FILE's raw bytes (whole blocks) as TYPE with to_float
+//! ggml-dump --gemv FILE X      y = W · x of every TQ1_0/TQ2_0 tensor, ggml's generic C
+//! ggml-dump --bench-gemv TYPE ROWS COLS REPS   median time of that GEMV on seeded inputs
 //! ```
 //!
 //! A file ggml rejects is a result, not an error: its line says `"accepted": false` and the exit
 //! code stays 0. Usage and I/O errors exit non-zero.
 
+mod gemv;
 mod ggml;
 
 use std::ffi::OsString;
@@ -24,7 +27,8 @@ use crate::ggml::{GgufFile, Traits, Value};
 /// How many leading values a `decoded` object shows as bit patterns.
 const FIRST_VALUES: usize = 8;
 
-const USAGE: &str = "usage: ggml-dump FILE... | ggml-dump --types | ggml-dump --decode TYPE FILE";
+const USAGE: &str = "usage: ggml-dump FILE... | ggml-dump --types | ggml-dump --decode TYPE FILE \
+                     | ggml-dump --gemv FILE X.f32 | ggml-dump --bench-gemv tq1_0|tq2_0 ROWS COLS REPS";
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -45,6 +49,13 @@ fn run(args: &[OsString]) -> Result<(), String> {
         ["-h" | "--help"] => emit(&mut out, USAGE)?,
         ["--types"] => emit(&mut out, types())?,
         ["--decode", ty, _] => emit(&mut out, decode_file(ty, Path::new(&args[2]))?)?,
+        ["--gemv", _, _] => emit(
+            &mut out,
+            gemv::gemv_file(Path::new(&args[1]), Path::new(&args[2]))?,
+        )?,
+        ["--bench-gemv", ty, rows, cols, reps] => {
+            emit(&mut out, gemv::bench(ty, rows, cols, reps)?)?
+        }
         [] => return Err(USAGE.to_owned()),
         [flag, ..] if flag.starts_with("--") => return Err(USAGE.to_owned()),
         _ => {
@@ -193,6 +204,7 @@ fn value_json(value: &Value) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ggml::gemv::{self, Tq};
 
     /// One TQ1_0 block from gguf-py 0.19.0: `gguf.quants.quantize(w * 0.75, TQ1_0)` of the ternary
     /// values [`ternary_values`] (../README.md, "TQ1_0 check"): 48 bytes `qs`, 4 bytes `qh`, then
@@ -215,6 +227,74 @@ mod tests {
     #[test]
     fn type_traits_layout_matches_c() {
         ggml::check_layout();
+    }
+
+    #[test]
+    fn block_q8_k_layout_and_tq_ids_match_c() {
+        gemv::check_layout();
+        for tq in [Tq::Tq1_0, Tq::Tq2_0] {
+            let traits = Traits::of(tq.id()).unwrap();
+            assert_eq!(traits.name, tq.name());
+            assert_eq!(traits.type_size, tq.block_bytes());
+            assert_eq!(traits.blck_size, gemv::QK_K as i64);
+        }
+    }
+
+    /// quantize_row_q8_K_ref on a block whose largest magnitude is -127 (so the scale is
+    /// exactly 1 and the codes are the values rounded half to even, the later +127 losing the
+    /// tie), and on a block of zeros.
+    #[test]
+    fn q8_k_rounds_half_to_even_and_zeroes_a_zero_block() {
+        let mut x: Vec<f32> = (0..256).map(|i| (i % 254) as f32 - 126.5).collect();
+        x[5] = -127.0;
+        x[9] = 127.0;
+        x.extend([0.0; 256]);
+        let blocks = gemv::quantize_q8_k(&x).unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0].d.to_bits(), 1.0f32.to_bits());
+        let expected: Vec<i8> = x[..256].iter().map(|v| v.round_ties_even() as i8).collect();
+        assert_eq!(blocks[0].qs.to_vec(), expected);
+        assert_eq!(
+            blocks[0].qs[1..3],
+            [-126, -124],
+            "-125.5 and -124.5 round to even"
+        );
+        let sums: Vec<i16> = expected
+            .chunks(16)
+            .map(|c| c.iter().map(|&q| i16::from(q)).sum())
+            .collect();
+        assert_eq!(blocks[0].bsums.to_vec(), sums);
+        assert_eq!(blocks[1].d.to_bits(), 0);
+        assert!(blocks[1].qs.iter().all(|&q| q == 0) && blocks[1].bsums.iter().all(|&s| s == 0));
+        assert!(gemv::quantize_q8_k(&x[..100]).is_err());
+    }
+
+    /// A TQ2_0 block of +1 weights (code 2 everywhere) with d = 0.5, against x = 1.0 everywhere
+    /// (q8_K: d = -1/127, qs = -127): y = (256 × -127) × (-1/127 × 0.5) in f32.
+    #[test]
+    fn tq2_0_dot_of_all_plus_one_weights() {
+        let mut block = vec![0xaau8; 64];
+        block.extend(0x3800u16.to_le_bytes()); // f16 0.5
+        let q8 = gemv::quantize_q8_k(&[1.0; 256]).unwrap();
+        assert_eq!(q8[0].qs, [-127; 256]);
+        let d = q8[0].d * 0.5;
+        let y = gemv::vec_dot(Tq::Tq2_0, &block, &q8).unwrap();
+        assert_eq!(y.to_bits(), (-32512.0f32 * d).to_bits());
+        assert!((y - 128.0).abs() < 1e-4);
+        assert!(gemv::vec_dot(Tq::Tq2_0, &block[1..], &q8).is_err());
+    }
+
+    /// gguf-py's TQ1_0 block (weights `w`, d = 0.75) against x = 127 w: the first nonzero
+    /// weight sets the sign s of the q8_K scale, qs = -s × 127 w and d = -s, so
+    /// y = (-s × 127 × n) × (0.75 × -s) = 95.25 n exactly, n the number of nonzero weights.
+    #[test]
+    fn tq1_0_dot_of_the_gguf_py_block() {
+        let block = hex::decode(TQ1_0_BLOCK).unwrap();
+        let w = ternary_values();
+        let x: Vec<f32> = w.iter().map(|v| v * 127.0).collect();
+        let nonzero = w.iter().filter(|&&v| v != 0.0).count();
+        let y = gemv::vec_dot(Tq::Tq1_0, &block, &gemv::quantize_q8_k(&x).unwrap()).unwrap();
+        assert_eq!(y, 95.25 * nonzero as f32);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `cargo xtask crossval [--json] [FILE...]`: the project's reading of GGUF files against two
-//! references, mainline ggml's C reader and gguf-py (docs/xtask.md, crossval/README.md).
+//! references, mainline ggml's C reader and gguf-py, and its ternary matmul against ggml's
+//! generic C (docs/xtask.md, crossval/README.md).
 //!
 //! - `refs.rs`: builds `crossval/ggml-dump`, makes the gguf-py venv, runs both.
+//! - `gemv.rs`: `ggml-dump --gemv` against `bitnet_models::matmul` (ggml semantics), bit for bit.
 //! - `inputs.rs`: the files (by default fixtures, third-party files, synthetic models) and
 //!   their conversions to the formats the references read.
 //! - `ours.rs`: the project's own reading, in the references' JSON schema (`schema.rs`).
@@ -11,6 +13,7 @@
 //! This module runs the steps and prints the report; a mismatch makes the command fail.
 
 mod compare;
+mod gemv;
 mod inputs;
 mod ours;
 mod refs;
@@ -26,6 +29,7 @@ use serde_json::json;
 
 use compare::{Outcome, Reference, TypesOutcome};
 use inputs::Inputs;
+pub use refs::build_ggml_dump;
 use schema::{GgmlTypes, PyTypes};
 
 /// Arguments of `crossval`.
@@ -45,6 +49,13 @@ struct Row {
     file: usize,
     reference: Reference,
     outcome: Outcome,
+}
+
+/// One file's TQ tensors multiplied by ggml and by the project.
+#[derive(Debug)]
+struct GemvRow {
+    file: usize,
+    outcome: gemv::Outcome,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -85,6 +96,8 @@ pub fn run(args: Args) -> Result<()> {
             agreement.push((i, note));
         }
     }
+    let kernels = Kernel::available();
+    let gemv = gemv_rows(&root, &ggml, &inputs, &ggml_dumps, &kernels)?;
     let types = [
         (
             Reference::Ggml,
@@ -99,6 +112,8 @@ pub fn run(args: Args) -> Result<()> {
     let report = Report {
         inputs: &inputs,
         rows: &rows,
+        gemv: &gemv,
+        kernels: &kernels,
         types: &types,
         agreement: &agreement,
         ggml: &ggml,
@@ -124,10 +139,57 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Every input that ggml reads and that has a TQ1_0 or TQ2_0 tensor, multiplied by ggml-dump
+/// and by the project with each of `kernels`.
+fn gemv_rows(
+    root: &std::path::Path,
+    ggml: &refs::GgmlDump,
+    inputs: &Inputs,
+    dumps: &[schema::Dump],
+    kernels: &[Kernel],
+) -> Result<Vec<GemvRow>> {
+    let mut xs = gemv::Activations::new(gemv::SEED);
+    let mut rows = Vec::new();
+    for (file, (input, dump)) in inputs.files.iter().zip(dumps).enumerate() {
+        if !dump.accepted || !dump.tensors.iter().any(|t| gemv::is_tq(t.ty)) {
+            continue;
+        }
+        let bytes =
+            fs::read(&input.path).with_context(|| format!("reading {}", input.path.display()))?;
+        let model = match bitnet_models::Model::parse(&bytes) {
+            Ok(model) => model,
+            Err(e) => {
+                let mut outcome = gemv::Outcome::default();
+                outcome.mismatches.push(compare::Mismatch {
+                    what: "file".into(),
+                    expected: "read".into(),
+                    found: format!("not read: {e}"),
+                });
+                rows.push(GemvRow { file, outcome });
+                continue;
+            }
+        };
+        let (xs, ours): (Vec<Vec<f32>>, Vec<gemv::OursTensor>) =
+            gemv::ours(&model, &mut xs, kernels).into_iter().unzip();
+        let x_path = root
+            .join(inputs::SCRATCH)
+            .join(format!("gemv-x-{file}.f32"));
+        let xs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
+        let theirs = gemv::ggml(ggml, &input.path, &xs, &x_path)?;
+        rows.push(GemvRow {
+            file,
+            outcome: gemv::compare(&theirs, &ours),
+        });
+    }
+    Ok(rows)
+}
+
 /// Everything the report shows.
 struct Report<'a> {
     inputs: &'a Inputs,
     rows: &'a [Row],
+    gemv: &'a [GemvRow],
+    kernels: &'a [Kernel],
     types: &'a [(Reference, TypesOutcome); 2],
     agreement: &'a [(usize, String)],
     ggml: &'a refs::GgmlDump,
@@ -229,12 +291,29 @@ impl Report<'_> {
                 )
             })
             .collect();
+        let (files, tensors, rows) = self.gemv_totals();
         format!(
-            "crossval: {}; {} mismatch(es); kernel {}",
+            "crossval: {}; matmul ggml C: {files} files, {tensors} TQ tensors, {rows} rows \
+             bit-equal with each of {} kernels ({}); {} mismatch(es); kernel {}",
             parts.join("; "),
+            self.kernels.len(),
+            self.kernel_names(),
             self.failures().len(),
             self.kernel.name()
         )
+    }
+
+    /// Files, tensors and rows of the GEMV comparison that agreed.
+    fn gemv_totals(&self) -> (usize, usize, usize) {
+        let ok = self.gemv.iter().filter(|r| r.outcome.mismatches.is_empty());
+        ok.fold((0, 0, 0), |(f, t, r), g| {
+            (f + 1, t + g.outcome.tensors, r + g.outcome.rows)
+        })
+    }
+
+    fn kernel_names(&self) -> String {
+        let names: Vec<&str> = self.kernels.iter().map(|k| k.name()).collect();
+        names.join(", ")
     }
 
     /// One line per mismatch: file (or `types`), reference, what, expected, found.
@@ -246,6 +325,17 @@ impl Report<'_> {
                     "{}: {}: {}: expected {}, found {}",
                     self.name(row.file),
                     row.reference.name(),
+                    m.what,
+                    m.expected,
+                    m.found
+                ));
+            }
+        }
+        for row in self.gemv {
+            for m in &row.outcome.mismatches {
+                lines.push(format!(
+                    "{}: ggml matmul: {}: expected {}, found {}",
+                    self.name(row.file),
                     m.what,
                     m.expected,
                     m.found
@@ -324,6 +414,8 @@ impl Report<'_> {
             );
         }
         println!();
+        self.print_gemv_text(fw);
+        println!();
         for (r, t) in self.types {
             let mut parts = vec![if t.mismatches.is_empty() {
                 "ok".to_owned()
@@ -356,6 +448,38 @@ impl Report<'_> {
         }
         println!();
         println!("{}", self.closing_line());
+    }
+
+    /// The matmul section: one line per file.
+    fn print_gemv_text(&self, fw: usize) {
+        println!(
+            "matmul: ggml's generic C (quantize_row_q8_K_ref, ggml_vec_dot_tq{{1,2}}_0_q8_K) \
+             against matmul::ggml, kernels {}, bit for bit:",
+            self.kernel_names()
+        );
+        println!("{:fw$}  tensors  rows  result", "file");
+        for row in self.gemv {
+            let o = &row.outcome;
+            let result = match o.mismatches.first() {
+                None => "ok".to_owned(),
+                Some(m) => {
+                    let more = match o.mismatches.len() {
+                        1 => String::new(),
+                        n => format!(" (+{} more)", n - 1),
+                    };
+                    format!(
+                        "MISMATCH: {}: expected {} (ggml), found {} (project){more}",
+                        m.what, m.expected, m.found
+                    )
+                }
+            };
+            println!(
+                "{:fw$}  {:>7}  {:>4}  {result}",
+                self.name(row.file),
+                o.tensors,
+                o.rows
+            );
+        }
     }
 
     fn print_json(&self) {
@@ -403,6 +527,19 @@ impl Report<'_> {
                 })
             );
         }
+        for row in self.gemv {
+            let o = &row.outcome;
+            println!(
+                "{}",
+                json!({
+                    "kind": "matmul", "file": self.name(row.file), "reference": "ggml",
+                    "kernels": self.kernels.iter().map(|k| k.name()).collect::<Vec<_>>(),
+                    "tensors": o.tensors, "rows": o.rows,
+                    "result": if o.mismatches.is_empty() { "ok" } else { "mismatch" },
+                    "mismatches": mismatches_json(&o.mismatches),
+                })
+            );
+        }
         for (r, t) in self.types {
             let mismatches = mismatches_json(&t.mismatches);
             println!(
@@ -431,6 +568,10 @@ impl Report<'_> {
                 "kind": "summary",
                 "ggml": totals(Reference::Ggml),
                 "gguf_py": totals(Reference::GgufPy),
+                "matmul": {
+                    "files": self.gemv_totals().0, "tensors": self.gemv_totals().1,
+                    "rows": self.gemv_totals().2,
+                },
                 "mismatches": self.failures().len(),
             })
         );

@@ -30,7 +30,9 @@ mod wasm32;
 #[cfg(all(feature = "cpu", target_arch = "x86_64"))]
 mod x86_64;
 
-pub use quant::{nearest_int, quantize_i8_s, quantize_q8_k, ActivationI8, BlockQ8K, QK_K};
+pub use quant::{
+    nearest_int, q8_k_scale_overflow, quantize_i8_s, quantize_q8_k, ActivationI8, BlockQ8K, QK_K,
+};
 
 /// The most columns a quantized product takes: their integer sums stay exact in `i32`
 /// (`2²² × 2 × 128 = 2³⁰`). The exact product has no such limit.
@@ -137,6 +139,20 @@ pub enum MatmulError {
         /// The value.
         value: f32,
     },
+    /// A block of 256 activations whose largest magnitude is so small (below about
+    /// 3.7 × 10⁻³⁷) that ggml's `q8_K` scale `−127 / max` overflows: ggml has no result for it.
+    #[error(
+        "input values {first}..{end} (a q8_K block) are at most {max:e} in magnitude: ggml's scale \
+         -127/max overflows"
+    )]
+    ActivationScaleOverflow {
+        /// The block's first value, in the whole input.
+        first: usize,
+        /// One past its last.
+        end: usize,
+        /// Its largest magnitude.
+        max: f32,
+    },
     /// The output slice does not hold one value per row and vector.
     #[error("output holds {actual} values, the product has {expected}")]
     OutputLength {
@@ -159,6 +175,7 @@ impl MatmulError {
             MatmulError::TooManyColumns { .. } => "too-many-columns",
             MatmulError::InputLength { .. } => "input-length",
             MatmulError::NonFiniteInput { .. } => "non-finite-input",
+            MatmulError::ActivationScaleOverflow { .. } => "activation-scale-overflow",
             MatmulError::OutputLength { .. } => "output-length",
             MatmulError::UnknownSemantics(_) => "unknown-semantics",
         }
@@ -292,6 +309,18 @@ impl<'a> Weights<'a> {
         }
         if let Some((index, &value)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(MatmulError::NonFiniteInput { index, value });
+        }
+        if self.semantics == Semantics::Ggml {
+            for (v, x) in x.chunks_exact(cols).enumerate() {
+                if let Some(b) = q8_k_scale_overflow(x) {
+                    let first = v * cols + b * QK_K;
+                    let end = (first + QK_K).min((v + 1) * cols);
+                    let max = x[b * QK_K..end - v * cols]
+                        .iter()
+                        .fold(0.0f32, |m, v| m.max(v.abs()));
+                    return Err(MatmulError::ActivationScaleOverflow { first, end, max });
+                }
+            }
         }
         for (x, y) in x.chunks_exact(cols).zip(y.chunks_exact_mut(rows)) {
             match self.semantics {

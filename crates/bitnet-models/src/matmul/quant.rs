@@ -25,7 +25,8 @@ impl BlockQ8K {
 
 /// ggml's `nearest_int`: `v` rounded to the nearest integer, ties to even, computed as ggml
 /// does by adding `1.5 × 2²³` in `f32` and reading the low mantissa bits. Exact for
-/// `|v| ≤ 2²² − 1`, which every caller here keeps to (`|v| ≤ 127.5`).
+/// `|v| ≤ 2²² − 1`, which every caller here keeps to (`|v| ≤ 127.5`, given finite scales:
+/// [`q8_k_scale_overflow`]).
 pub fn nearest_int(v: f32) -> i32 {
     let biased = v + 12_582_912.0;
     (biased.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
@@ -66,6 +67,16 @@ pub fn quantize_q8_k(x: &[f32]) -> Vec<BlockQ8K> {
             block
         })
         .collect()
+}
+
+/// The first block of `x` whose `iscale = −127 / max` is not finite (its largest magnitude is
+/// above 0 but below `127 / f32::MAX`, about 3.7 × 10⁻³⁷): ggml's quantization has no result
+/// for it (its `nearest_int` asserts), so the product is refused.
+pub fn q8_k_scale_overflow(x: &[f32]) -> Option<usize> {
+    x.chunks(QK_K).position(|chunk| {
+        let amax = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        amax > 0.0 && !(127.0 / amax).is_finite()
+    })
 }
 
 /// An activation vector as bitnet.cpp's `quantize_row_i8_s` quantizes it, for the whole vector.
@@ -140,6 +151,22 @@ mod tests {
         assert_eq!(b.bsums[1], -64);
         assert_eq!(b.sum(), 64 - 127 + 32 + 127 - 64);
         assert!(b.bsums[2..].iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn q8_k_scale_overflow_finds_the_block() {
+        let mut x = vec![1.0f32; 3 * QK_K];
+        assert_eq!(q8_k_scale_overflow(&x), None);
+        x[QK_K..2 * QK_K].fill(0.0);
+        assert_eq!(
+            q8_k_scale_overflow(&x),
+            None,
+            "a zero block quantizes to d = 0"
+        );
+        x[QK_K + 5] = 3.0e-37;
+        assert_eq!(q8_k_scale_overflow(&x), Some(1));
+        x[QK_K + 5] = 4.0e-37; // 127 / 4e-37 < f32::MAX
+        assert_eq!(q8_k_scale_overflow(&x), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The FFI boundary to ggml's GGUF reader and type traits, and a small safe API over it.
 //!
-//! Owns every `unsafe` of the crate: the `extern "C"` declarations, the one `#[repr(C)]` mirror
-//! (`ggml_type_traits`, checked against the C compiler's layout before first use), and the log
-//! capture. It does not format output; `main.rs` does.
+//! Owns every `unsafe` of the crate: the `extern "C"` declarations, the `#[repr(C)]` mirrors
+//! (`ggml_type_traits` here and `block_q8_K` in `gemv.rs`, each checked against the C compiler's
+//! layout before first use), and the log capture. It does not format output; `main.rs` and
+//! `../gemv.rs` do.
 //!
 //! `ggml_tensor` is deliberately not mirrored: its layout changes between ggml versions, and the
 //! accessors `gguf_get_tensor_ne`, `ggml_n_dims`, `ggml_nelements` and `ggml_get_data` give all we
@@ -14,6 +15,7 @@ use std::path::Path;
 use std::ptr::{self, NonNull};
 use std::sync::{Mutex, Once};
 
+pub mod gemv;
 mod value;
 
 use value::scalar_size;
