@@ -184,6 +184,13 @@ mod tests {
         }
     }
 
+    /// Mis-sized arguments are a caller's bug, refused before any kernel reads them.
+    #[test]
+    #[should_panic(expected = "code_dots: 64 bytes, 255 activations, 1 sums for qk256")]
+    fn check_refuses_mis_sized_arguments() {
+        check(TernaryFormat::Qk256, &[0; 64], &[0; 255], &[0]);
+    }
+
     /// The reference by hand: codes 0, 1, 2, 3 in the first four elements of a QK256 block (byte
     /// 0 holds elements 0, 32, 64, 96 in bits 0, 2, 4, 6), everything else code 0.
     #[test]
