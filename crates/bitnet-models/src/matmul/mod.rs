@@ -2,7 +2,7 @@
 //! engine computes it (docs/matmul.md).
 //!
 //! This module owns the engines' arithmetic — how activations are quantized ([`quant`]), how the
-//! exact integer sums ([`dots`]) are scaled and accumulated — and nothing about files: it takes
+//! exact integer sums (`dots`) are scaled and accumulated — and nothing about files: it takes
 //! a resolved [`TernaryTensor`].
 //!
 //! - [`Semantics::Ggml`]: ggml's `ggml_vec_dot_tq2_0_q8_K` / `ggml_vec_dot_tq1_0_q8_K` (generic
