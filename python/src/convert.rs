@@ -142,7 +142,8 @@ pub(crate) fn convert(
             ConvertError::NotExact { .. } => Kind::NotExact,
             _ => Kind::Validation,
         };
-        let failure = Failure::new(kind, format!("{path}: {e}; nothing written")).path(&path);
+        let message = format!("{path}: {e}; nothing written [{}]", e.code());
+        let failure = Failure::new(kind, message).path(&path);
         match &e {
             ConvertError::Invalid(m) => failure.finding(m.code(), m.location()),
             _ => failure,

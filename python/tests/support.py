@@ -213,6 +213,8 @@ def hostile_files() -> dict[str, bytes]:
     # Type 39 of 32 values is MXFP4's 17 bytes; 100 bytes follow it.
     files["probably-tl2"] = Raw(tensors=1).tensor(b"t", [32, 1], MXFP4, 0).pad().fill(100).done()
     # One-column rows, 2^60 of them: a 64-byte QK256 block each, 2^66 bytes.
+    # A string value with a NUL inside: gguf-py and ggml would read "a".
+    files["nul-in-string"] = Raw(kvs=1).str(b"k").u32(8).str(b"a\x00b").done()
     files["i2s-shape-overflow"] = Raw(tensors=1).tensor(b"w", [1, 2**60], I2_S, 0).pad().fill(64).done()
     return files
 

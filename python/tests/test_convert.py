@@ -58,7 +58,7 @@ def test_a_refusal_is_not_exact_error_and_writes_nothing(tmp_path):
         b.convert(src, dst, to="tq2_0")
     assert str(e.value) == run.error_lines()[-1]
     assert "cannot be converted to tq2_0 exactly" in str(e.value)
-    assert str(e.value).endswith("; nothing written")
+    assert str(e.value).endswith("; nothing written [not-exact]")
     assert e.value.path == src
     assert not dst.exists() and leftovers(tmp_path) == []
 
