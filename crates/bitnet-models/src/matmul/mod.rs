@@ -38,6 +38,24 @@ pub use quant::{
 /// (`2²² × 2 × 128 = 2³⁰`). The exact product has no such limit.
 pub const MAX_DOT_COLS: usize = 1 << 22;
 
+/// `a × b` in `f64`: exact (24-bit by 24-bit significands), as the exact product sums it.
+///
+/// On s390x the two conversions go through [`core::hint::black_box`], so that LLVM cannot fuse
+/// them with the multiplication into `MDEBR` (multiply short to long): QEMU 7.2, which the
+/// big-endian test suite runs under, computes that instruction wrong (docs/testing.md). The
+/// result is the same IEEE product either way.
+#[inline]
+pub fn wide_product(a: f32, b: f32) -> f64 {
+    #[cfg(target_arch = "s390x")]
+    let (a, b) = (
+        core::hint::black_box(f64::from(a)),
+        core::hint::black_box(f64::from(b)),
+    );
+    #[cfg(not(target_arch = "s390x"))]
+    let (a, b) = (f64::from(a), f64::from(b));
+    a * b
+}
+
 /// Whose arithmetic a product follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Semantics {
@@ -398,7 +416,7 @@ impl<'a> Weights<'a> {
             let sum = w
                 .iter()
                 .zip(x)
-                .fold(0.0f64, |acc, (&w, &x)| acc + f64::from(w) * f64::from(x));
+                .fold(0.0f64, |acc, (&w, &x)| acc + wide_product(w, x));
             *y = sum as f32;
         }
     }
