@@ -169,7 +169,7 @@ pub fn run(args: Args) -> Result<()> {
 
     // ggml's generic C for the TQ2_0 rows, at the cache-resident shapes (its speed does not
     // depend on where the weights are: it is bound by its arithmetic).
-    let ggml = GgmlGemv::build()
+    let ggml = crate::bench_gemv::GgmlGemv::build()
         .map_err(|e| eprintln!("bench-kernels: no ggml C rows, ggml-dump did not build: {e:#}"))
         .ok();
     let reps = if args.quick { 3 } else { 21 };
@@ -427,93 +427,5 @@ fn print_table(rows: &[Row]) {
             ratio(row.vs_limit),
             ratio(row.vs_scalar),
         );
-    }
-}
-
-/// ggml's generic C GEMV, the baseline of the TQ2_0 GEMV rows: `crossval/ggml-dump --bench-gemv`
-/// (crossval/README.md, "GEMV": `quantize_row_q8_K_ref`, then one generic
-/// `ggml_vec_dot_tq2_0_q8_K` per row, one thread, C built by `cargo build --release`).
-#[derive(Debug)]
-pub struct GgmlGemv {
-    exe: std::path::PathBuf,
-}
-
-/// One `--bench-gemv` measurement.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GgmlGemvTime {
-    /// The median time of one GEMV.
-    pub median: Duration,
-    /// The weight bytes one GEMV reads.
-    pub weight_bytes: u64,
-}
-
-impl GgmlGemv {
-    /// Builds ggml-dump as `cargo xtask crossval` does (`cargo build --release --locked`).
-    pub fn build() -> Result<Self> {
-        let built = crate::crossval::build_ggml_dump(&crate::workspace_root())?;
-        Ok(Self { exe: built.exe })
-    }
-
-    /// The median of `reps` timed GEMVs of a `rows × cols` tensor of type `ty` (`"tq2_0"` or
-    /// `"tq1_0"`), after one warm-up.
-    pub fn time(&self, ty: &str, rows: usize, cols: usize, reps: usize) -> Result<GgmlGemvTime> {
-        let args = [
-            "--bench-gemv".to_owned(),
-            ty.to_owned(),
-            rows.to_string(),
-            cols.to_string(),
-            reps.to_string(),
-        ];
-        let output = Command::new(&self.exe)
-            .args(&args)
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .context("failed to run ggml-dump --bench-gemv")?;
-        if !output.status.success() {
-            bail!("ggml-dump {} failed ({})", args.join(" "), output.status);
-        }
-        parse_ggml_gemv(&output.stdout, ty, rows, cols)
-            .with_context(|| format!("ggml-dump {}", args.join(" ")))
-    }
-}
-
-/// Reads `ggml-dump --bench-gemv`'s JSON, which must echo the type and shape asked for.
-fn parse_ggml_gemv(json: &[u8], ty: &str, rows: usize, cols: usize) -> Result<GgmlGemvTime> {
-    let v: serde_json::Value = serde_json::from_slice(json).context("not JSON")?;
-    let echoed = (v["type"].as_str(), v["rows"].as_u64(), v["cols"].as_u64());
-    if echoed != (Some(ty), Some(rows as u64), Some(cols as u64)) {
-        bail!("measured {echoed:?}, not {ty} {rows}x{cols}");
-    }
-    let field = |name: &str| {
-        v[name]
-            .as_u64()
-            .with_context(|| format!("no integer `{name}`"))
-    };
-    Ok(GgmlGemvTime {
-        median: Duration::from_nanos(field("median_ns")?),
-        weight_bytes: field("weight_bytes")?,
-    })
-}
-
-#[cfg(test)]
-mod ggml_gemv_tests {
-    use super::*;
-
-    #[test]
-    fn ggml_gemv_json_is_read_only_for_the_shape_asked_for() {
-        let json = br#"{"type":"tq2_0","rows":2560,"cols":6912,"reps":5,"weight_bytes":4561920,
-            "median_ns":6293532,"min_ns":1,"max_ns":2,"weight_gb_per_s":0.72}"#;
-        let t = parse_ggml_gemv(json, "tq2_0", 2560, 6912).unwrap();
-        assert_eq!(t.median, Duration::from_nanos(6_293_532));
-        assert_eq!(t.weight_bytes, 4_561_920);
-        assert!(parse_ggml_gemv(json, "tq2_0", 6912, 2560).is_err());
-        assert!(parse_ggml_gemv(json, "tq1_0", 2560, 6912).is_err());
-        assert!(parse_ggml_gemv(
-            br#"{"type":"tq2_0","rows":2560,"cols":6912}"#,
-            "tq2_0",
-            2560,
-            6912
-        )
-        .is_err());
     }
 }

@@ -51,13 +51,6 @@ struct Row {
     outcome: Outcome,
 }
 
-/// One file's TQ tensors multiplied by ggml and by the project.
-#[derive(Debug)]
-struct GemvRow {
-    file: usize,
-    outcome: gemv::Outcome,
-}
-
 pub fn run(args: Args) -> Result<()> {
     let root = crate::workspace_root();
     let kernel = Kernel::selected()?;
@@ -97,7 +90,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let kernels = Kernel::available();
-    let gemv = gemv_rows(&root, &ggml, &inputs, &ggml_dumps, &kernels)?;
+    let gemv = gemv::rows(&root, &ggml, &inputs, &ggml_dumps, &kernels)?;
     let types = [
         (
             Reference::Ggml,
@@ -139,56 +132,11 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Every input that ggml reads and that has a TQ1_0 or TQ2_0 tensor, multiplied by ggml-dump
-/// and by the project with each of `kernels`.
-fn gemv_rows(
-    root: &std::path::Path,
-    ggml: &refs::GgmlDump,
-    inputs: &Inputs,
-    dumps: &[schema::Dump],
-    kernels: &[Kernel],
-) -> Result<Vec<GemvRow>> {
-    let mut xs = gemv::Activations::new(gemv::SEED);
-    let mut rows = Vec::new();
-    for (file, (input, dump)) in inputs.files.iter().zip(dumps).enumerate() {
-        if !dump.accepted || !dump.tensors.iter().any(|t| gemv::is_tq(t.ty)) {
-            continue;
-        }
-        let bytes =
-            fs::read(&input.path).with_context(|| format!("reading {}", input.path.display()))?;
-        let model = match bitnet_models::Model::parse(&bytes) {
-            Ok(model) => model,
-            Err(e) => {
-                let mut outcome = gemv::Outcome::default();
-                outcome.mismatches.push(compare::Mismatch {
-                    what: "file".into(),
-                    expected: "read".into(),
-                    found: format!("not read: {e}"),
-                });
-                rows.push(GemvRow { file, outcome });
-                continue;
-            }
-        };
-        let (xs, ours): (Vec<Vec<f32>>, Vec<gemv::OursTensor>) =
-            gemv::ours(&model, &mut xs, kernels).into_iter().unzip();
-        let x_path = root
-            .join(inputs::SCRATCH)
-            .join(format!("gemv-x-{file}.f32"));
-        let xs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
-        let theirs = gemv::ggml(ggml, &input.path, &xs, &x_path)?;
-        rows.push(GemvRow {
-            file,
-            outcome: gemv::compare(&theirs, &ours),
-        });
-    }
-    Ok(rows)
-}
-
 /// Everything the report shows.
 struct Report<'a> {
     inputs: &'a Inputs,
     rows: &'a [Row],
-    gemv: &'a [GemvRow],
+    gemv: &'a [gemv::GemvRow],
     kernels: &'a [Kernel],
     types: &'a [(Reference, TypesOutcome); 2],
     agreement: &'a [(usize, String)],
@@ -301,19 +249,6 @@ impl Report<'_> {
             self.failures().len(),
             self.kernel.name()
         )
-    }
-
-    /// Files, tensors and rows of the GEMV comparison that agreed.
-    fn gemv_totals(&self) -> (usize, usize, usize) {
-        let ok = self.gemv.iter().filter(|r| r.outcome.mismatches.is_empty());
-        ok.fold((0, 0, 0), |(f, t, r), g| {
-            (f + 1, t + g.outcome.tensors, r + g.outcome.rows)
-        })
-    }
-
-    fn kernel_names(&self) -> String {
-        let names: Vec<&str> = self.kernels.iter().map(|k| k.name()).collect();
-        names.join(", ")
     }
 
     /// One line per mismatch: file (or `types`), reference, what, expected, found.
@@ -448,38 +383,6 @@ impl Report<'_> {
         }
         println!();
         println!("{}", self.closing_line());
-    }
-
-    /// The matmul section: one line per file.
-    fn print_gemv_text(&self, fw: usize) {
-        println!(
-            "matmul: ggml's generic C (quantize_row_q8_K_ref, ggml_vec_dot_tq{{1,2}}_0_q8_K) \
-             against matmul::ggml, kernels {}, bit for bit:",
-            self.kernel_names()
-        );
-        println!("{:fw$}  tensors  rows  result", "file");
-        for row in self.gemv {
-            let o = &row.outcome;
-            let result = match o.mismatches.first() {
-                None => "ok".to_owned(),
-                Some(m) => {
-                    let more = match o.mismatches.len() {
-                        1 => String::new(),
-                        n => format!(" (+{} more)", n - 1),
-                    };
-                    format!(
-                        "MISMATCH: {}: expected {} (ggml), found {} (project){more}",
-                        m.what, m.expected, m.found
-                    )
-                }
-            };
-            println!(
-                "{:fw$}  {:>7}  {:>4}  {result}",
-                self.name(row.file),
-                o.tensors,
-                o.rows
-            );
-        }
     }
 
     fn print_json(&self) {
