@@ -111,11 +111,9 @@ fn random(format: TernaryFormat, rows: usize, cols: usize, seed: u64, uniform: b
     })
 }
 
+/// `n` activations in [−1, 1) from `seed` (the fixtures' generator).
 fn activations(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = SplitMix64::new(seed ^ 0xa5a5);
-    (0..n)
-        .map(|_| ((rng.next_u64() >> 40) as f32 - 8_388_608.0) / 1_048_576.0)
-        .collect()
+    products::activations(seed, n)
 }
 
 /// ggml's product from the weights (`fixtures::products::ggml`).

@@ -330,12 +330,9 @@ impl<'a> Weights<'a> {
         }
         if self.semantics == Semantics::Ggml {
             for (v, x) in x.chunks_exact(cols).enumerate() {
-                if let Some(b) = q8_k_scale_overflow(x) {
+                if let Some((b, max)) = q8_k_scale_overflow(x) {
                     let first = v * cols + b * QK_K;
                     let end = (first + QK_K).min((v + 1) * cols);
-                    let max = x[b * QK_K..end - v * cols]
-                        .iter()
-                        .fold(0.0f32, |m, v| m.max(v.abs()));
                     return Err(MatmulError::ActivationScaleOverflow { first, end, max });
                 }
             }

@@ -70,12 +70,12 @@ pub fn quantize_q8_k(x: &[f32]) -> Vec<BlockQ8K> {
 }
 
 /// The first block of `x` whose `iscale = −127 / max` is not finite (its largest magnitude is
-/// above 0 but below `127 / f32::MAX`, about 3.7 × 10⁻³⁷): ggml's quantization has no result
-/// for it (its `nearest_int` asserts), so the product is refused.
-pub fn q8_k_scale_overflow(x: &[f32]) -> Option<usize> {
-    x.chunks(QK_K).position(|chunk| {
+/// above 0 but below `127 / f32::MAX`, about 3.7 × 10⁻³⁷), with that magnitude: ggml's
+/// quantization has no result for it (its `nearest_int` asserts), so the product is refused.
+pub fn q8_k_scale_overflow(x: &[f32]) -> Option<(usize, f32)> {
+    x.chunks(QK_K).enumerate().find_map(|(b, chunk)| {
         let amax = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        amax > 0.0 && !(127.0 / amax).is_finite()
+        (amax > 0.0 && !(127.0 / amax).is_finite()).then_some((b, amax))
     })
 }
 
@@ -164,7 +164,7 @@ mod tests {
             "a zero block quantizes to d = 0"
         );
         x[QK_K + 5] = 3.0e-37;
-        assert_eq!(q8_k_scale_overflow(&x), Some(1));
+        assert_eq!(q8_k_scale_overflow(&x), Some((1, 3.0e-37)));
         x[QK_K + 5] = 4.0e-37; // 127 / 4e-37 < f32::MAX
         assert_eq!(q8_k_scale_overflow(&x), None);
     }
