@@ -169,7 +169,7 @@ class ConvertSummary:
     scales_dropped: int
     bytes_in: int
     bytes_out: int
-    largest_tensor_bytes: int
+    buffer_bytes: int
 
 @final
 class TensorDiff:

@@ -10,7 +10,7 @@ use bitnet_models::{Model, TernaryFormat};
 use pyo3::prelude::*;
 
 use crate::errors::{chain, Failure, Kind};
-use crate::model::{kernel, parse_failure};
+use crate::model::parse_failure;
 
 /// What `convert` did (`bitnet-cli convert --json`'s members).
 #[pyclass(frozen, get_all, module = "bitnet_gguf", name = "ConvertSummary")]
@@ -30,8 +30,8 @@ pub(crate) struct PyConvertSummary {
     bytes_in: u64,
     /// The output's size.
     bytes_out: u64,
-    /// The most memory one tensor needed while converting, beyond the mapped input.
-    largest_tensor_bytes: u64,
+    /// The memory the conversion's buffers held at their largest, beyond the mapped input.
+    buffer_bytes: u64,
 }
 
 #[pymethods]
@@ -131,7 +131,6 @@ pub(crate) fn convert(
         target: target(to)?,
         arch,
     };
-    let kernel = kernel()?;
     let path = src.display().to_string();
     let input =
         MappedFile::open(&src).map_err(|e| Failure::new(Kind::Io, chain(&e)).path(&path))?;
@@ -152,7 +151,7 @@ pub(crate) fn convert(
     let plan = Plan::new(&model, &options).map_err(refused)?;
     let summary = py.detach(|| {
         let mut summary = Summary::default();
-        write_atomically(&dst, force, |w| match plan.write(&mut *w, kernel, |_| {}) {
+        write_atomically(&dst, force, |w| match plan.write(&mut *w, |_| {}) {
             Ok((_, s)) => {
                 summary = s;
                 Ok(())
@@ -178,6 +177,6 @@ pub(crate) fn convert(
         scales_dropped: summary.scales_dropped,
         bytes_in: input.bytes().len() as u64,
         bytes_out,
-        largest_tensor_bytes: summary.largest_tensor_bytes,
+        buffer_bytes: summary.buffer_bytes,
     })
 }

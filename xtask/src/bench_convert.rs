@@ -1,13 +1,14 @@
-//! `cargo xtask bench-kernels --convert [--quick] [--json]`: `bitnet-cli convert --to X` of a
-//! `gen-model --shape small` bitnetcpp model (about 75 MB) for each of the five targets, timed
-//! against `cp` of the same file in the same run (docs/xtask.md).
+//! `cargo xtask bench-kernels --convert [--shape small|2b4t] [--quick] [--json]`: `bitnet-cli
+//! convert --to X` of a `gen-model` bitnetcpp model (about 75 MB, or 1.2 GB) for each of the
+//! five targets, timed against `cp` of the same file in the same run (docs/xtask.md).
 //!
 //! Both read the input from the page cache (it is read once before timing) and write into the
 //! page cache of the same directory; `convert` also syncs its temporary file before renaming it
-//! into place (its file safety, docs/convert.md), which `cp` does not. Each repetition runs `cp`
-//! and then `convert` for one target, so both see the same machine state; the ratio is of the
-//! medians. The programs are timed as processes (`Instant` around `Command::status`), so the
-//! figures include starting them.
+//! into place (its file safety, docs/convert.md), which `cp` does not, so `cp` followed by
+//! `sync` of the copy is timed too. Each repetition runs `cp`, `cp` and `sync`, then `convert`
+//! for one target, so all see the same machine state; the ratios are of the medians. The
+//! programs are timed as processes (`Instant` around `Command::status`), so the figures include
+//! starting them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,11 +28,12 @@ struct Row {
     target: &'static str,
     convert: Duration,
     cp: Duration,
+    cp_sync: Duration,
     max_rss_kib: Option<u64>,
 }
 
 /// Runs the benchmark and prints the table (or one JSON object per target).
-pub fn run(json: bool, quick: bool) -> Result<()> {
+pub fn run(json: bool, quick: bool, shape: Shape) -> Result<()> {
     let root = crate::workspace_root();
     let cli =
         crate::build::executable(&root, &["--release", "-p", "bitnet-cli"], "bitnet-cli")?.exe;
@@ -40,35 +42,43 @@ pub fn run(json: bool, quick: bool) -> Result<()> {
         .tempdir()
         .context("creating a temporary directory")?;
     let input = dir.path().join("in.gguf");
-    gen_model::generate(
-        Shape::Small,
-        TernaryFormat::BitnetCpp,
-        1,
-        DEFAULT_ARCH,
-        &input,
-    )?;
+    gen_model::generate(shape, TernaryFormat::BitnetCpp, 1, DEFAULT_ARCH, &input)?;
     let bytes = std::fs::metadata(&input)?.len();
     // Into the page cache.
     std::fs::read(&input).context("reading the input")?;
     let reps = if quick { QUICK_REPS } else { REPS };
     if !json {
         println!(
-            "convert of a {bytes}-byte bitnetcpp model (gen-model --shape small) vs cp, median of \
+            "convert of a {bytes}-byte bitnetcpp model (gen-model --shape {}) vs cp, median of \
              {reps}; {}",
+            shape_name(shape),
             load()
         );
         println!(
-            "{:<12} {:>11} {:>11} {:>11} {:>13}",
-            "target", "convert ms", "cp ms", "convert/cp", "max RSS MiB"
+            "{:<12} {:>11} {:>9} {:>11} {:>13} {:>16} {:>13}",
+            "target",
+            "convert ms",
+            "cp ms",
+            "convert/cp",
+            "cp+sync ms",
+            "convert/cp+sync",
+            "max RSS MiB"
         );
     }
     let copy = dir.path().join("cp.gguf");
     let out = dir.path().join("out.gguf");
     for target in TernaryFormat::ALL {
-        let (mut cp_times, mut convert_times) = (Vec::new(), Vec::new());
+        let (mut cp_times, mut sync_times, mut convert_times) =
+            (Vec::new(), Vec::new(), Vec::new());
         let mut max_rss_kib = None;
         for _ in 0..reps {
             cp_times.push(time(Command::new("cp").arg(&input).arg(&copy))?);
+            sync_times.push(time(
+                Command::new("sh")
+                    .args(["-c", "cp \"$1\" \"$2\" && sync \"$2\"", "sh"])
+                    .arg(&input)
+                    .arg(&copy),
+            )?);
             let (t, rss) = time_convert(&cli, &input, &out, target)?;
             convert_times.push(t);
             max_rss_kib = max_rss_kib.max(rss);
@@ -77,6 +87,7 @@ pub fn run(json: bool, quick: bool) -> Result<()> {
             target: target.name(),
             convert: median(&mut convert_times),
             cp: median(&mut cp_times),
+            cp_sync: median(&mut sync_times),
             max_rss_kib,
         };
         print_row(&row, bytes, json);
@@ -150,6 +161,7 @@ fn peak_rss_kib(cli: &Path, input: &Path, out: &Path, target: TernaryFormat) -> 
 fn print_row(row: &Row, bytes: u64, json: bool) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let ratio = row.convert.as_secs_f64() / row.cp.as_secs_f64();
+    let sync_ratio = row.convert.as_secs_f64() / row.cp_sync.as_secs_f64();
     if json {
         println!(
             "{}",
@@ -159,6 +171,8 @@ fn print_row(row: &Row, bytes: u64, json: bool) {
                 "convert_seconds": row.convert.as_secs_f64(),
                 "cp_seconds": row.cp.as_secs_f64(),
                 "convert_vs_cp": ratio,
+                "cp_sync_seconds": row.cp_sync.as_secs_f64(),
+                "convert_vs_cp_sync": sync_ratio,
                 "max_rss_kib": row.max_rss_kib,
             })
         );
@@ -167,13 +181,24 @@ fn print_row(row: &Row, bytes: u64, json: bool) {
             .max_rss_kib
             .map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
         println!(
-            "{:<12} {:>11.1} {:>11.1} {:>10.2}x {:>13}",
+            "{:<12} {:>11.1} {:>9.1} {:>10.2}x {:>13.1} {:>15.2}x {:>13}",
             row.target,
             ms(row.convert),
             ms(row.cp),
             ratio,
+            ms(row.cp_sync),
+            sync_ratio,
             rss
         );
+    }
+}
+
+/// The shape's name on the command line.
+pub fn shape_name(shape: Shape) -> &'static str {
+    match shape {
+        Shape::Mini => "mini",
+        Shape::B2b4t => "2b4t",
+        Shape::Small => "small",
     }
 }
 

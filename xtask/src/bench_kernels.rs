@@ -51,6 +51,9 @@ pub struct Args {
     /// Time `bitnet-cli convert` to each target against `cp` instead (docs/xtask.md).
     #[arg(long)]
     convert: bool,
+    /// With `--convert`: the gen-model shape of the input (small: about 75 MB; 2b4t: 1.2 GB).
+    #[arg(long, value_enum, default_value = "small", requires = "convert")]
+    shape: crate::gen_model::Shape,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -58,7 +61,7 @@ pub fn run(args: Args) -> Result<()> {
         return rerun_release(&args);
     }
     if args.convert {
-        return crate::bench_convert::run(args.json, args.quick);
+        return crate::bench_convert::run(args.json, args.quick, args.shape);
     }
     let kernels = Kernel::available();
     let skipped: Vec<&str> = KernelKind::ALL
@@ -227,6 +230,7 @@ fn rerun_release(args: &Args) -> Result<()> {
     }
     if args.convert {
         command.arg("--convert");
+        command.args(["--shape", crate::bench_convert::shape_name(args.shape)]);
     }
     let status = command.status().context("running cargo run --release")?;
     if !status.success() {

@@ -15,7 +15,6 @@ use bitnet_models::convert::{Options, Plan};
 use bitnet_models::TernaryFormat;
 use serde_json::json;
 
-use crate::env::Env;
 use crate::input::Input;
 use crate::output::write_atomically;
 use crate::progress::Progress;
@@ -94,7 +93,7 @@ fn check_output(input: &Path, output: &Path, force: bool) -> anyhow::Result<()> 
 }
 
 /// Runs `convert`.
-pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
+pub(crate) fn run(args: &Args) -> Result<u8, Failure> {
     let start = Instant::now();
     let input = Input::open(&args.input).or_usage()?;
     check_output(input.path(), &args.output, args.force).or_usage()?;
@@ -113,7 +112,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
     let mut summary = None;
     let mut refused = None;
     let written = write_atomically(&args.output, args.force, |w| {
-        match plan.write(&mut *w, env.kernel, |n| progress.inc(n)) {
+        match plan.write(&mut *w, |n| progress.inc(n)) {
             Ok((_, s)) => {
                 summary = Some(s);
                 Ok(())
@@ -148,7 +147,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<u8, Failure> {
             "scales_dropped": summary.scales_dropped,
             "bytes_in": input.bytes().len(),
             "bytes_out": bytes_out,
-            "largest_tensor_bytes": summary.largest_tensor_bytes,
+            "buffer_bytes": summary.buffer_bytes,
             "seconds": seconds,
         });
         writeln!(out, "{line}").or_usage()?;

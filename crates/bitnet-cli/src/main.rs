@@ -146,7 +146,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         #[cfg(feature = "full-cli")]
         Command::Dequant(args) => dequant::run(&args, &env),
         #[cfg(feature = "full-cli")]
-        Command::Convert(args) => convert::run(&args, &env),
+        Command::Convert(args) => convert::run(&args),
         #[cfg(feature = "full-cli")]
         Command::Diff(args) => diff::run(&args, &env),
         #[cfg(feature = "full-cli")]

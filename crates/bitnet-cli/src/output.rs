@@ -1,11 +1,11 @@
 //! Writing an output file without ever leaving a partial one: a temporary file in the
 //! target's directory, synced, then renamed into place (`bitnet_models::files`).
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::Context;
+use bitnet_models::files::Output;
 
 use crate::{Failure, OrExit};
 
@@ -15,7 +15,7 @@ use crate::{Failure, OrExit};
 pub(crate) fn write_atomically(
     target: &Path,
     overwrite: bool,
-    write: impl FnOnce(&mut BufWriter<&File>) -> anyhow::Result<()>,
+    write: impl FnOnce(&mut Output<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     bitnet_models::files::write_atomically(target, overwrite, |w| {
         write(w).with_context(|| format!("{}: cannot write", target.display()))

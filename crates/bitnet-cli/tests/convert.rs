@@ -110,10 +110,8 @@ fn every_target_from(source: TernaryFormat) {
         let model = Model::parse(&input).unwrap();
         let options = bitnet_models::convert::Options { target, arch: None };
         let plan = bitnet_models::convert::Plan::new(&model, &options).unwrap();
-        let (_, summary) = plan
-            .write(Vec::new(), bitnet_models::Kernel::scalar(), |_| {})
-            .unwrap();
-        let largest = summary.largest_tensor_bytes;
+        let (_, summary) = plan.write(Vec::new(), |_| {}).unwrap();
+        let largest = summary.buffer_bytes;
         assert_eq!(v["input"], "in.gguf", "{what}");
         assert_eq!(v["output"], out_name.as_str(), "{what}");
         assert_eq!(v["to"], target.name(), "{what}");
@@ -124,7 +122,7 @@ fn every_target_from(source: TernaryFormat) {
         assert_eq!(v["scales_dropped"], dropped, "{what}");
         assert_eq!(v["bytes_in"], input.len(), "{what}");
         assert_eq!(v["bytes_out"], bytes.len(), "{what}");
-        assert_eq!(v["largest_tensor_bytes"], largest, "{what}");
+        assert_eq!(v["buffer_bytes"], largest, "{what}");
         assert!(v["seconds"].as_f64().unwrap() >= 0.0, "{what}");
         assert!(stderr(&out).is_empty(), "{what}: {}", stderr(&out));
 
@@ -824,7 +822,7 @@ fn json_output_shape() {
         "scales_dropped",
         "bytes_in",
         "bytes_out",
-        "largest_tensor_bytes",
+        "buffer_bytes",
         "seconds",
     ];
     assert_eq!(v.as_object().unwrap().len(), keys.len(), "{text}");
@@ -841,9 +839,9 @@ fn json_output_shape() {
     assert_eq!(v["to"], "qk256");
     assert_eq!(v["scales_written"], 3);
     assert_eq!(v["scales_dropped"], 0);
-    // The memory bound: the largest ternary tensor's weights (one byte each) and new bytes:
-    // ffn_down, 768 × 32, 6144 bytes as QK256.
-    assert_eq!(v["largest_tensor_bytes"], 768 * 32 + 6144);
+    // The memory bound: ffn_down, 768 × 32, is the largest step: its codes on each side (a
+    // byte per value) and its 6144 bytes as QK256 (which has no block scales).
+    assert_eq!(v["buffer_bytes"], 2 * 768 * 32 + 6144);
     assert!(stderr(&out).is_empty());
 }
 

@@ -121,31 +121,17 @@ pub fn pack(
     }
     let total = blocks.checked_mul(format.block_bytes()).ok_or(overflow)?;
 
+    let codes: Vec<u8> = weights.iter().map(|&w| (w + 1) as u8).collect();
     let mut out = vec![0u8; total];
-    let code_bytes = format.code_bytes();
-    let elems = format.block_elems();
-    // The codes of one block in element order; code 1 (weight 0) past the last column, so
-    // padding reads as zero.
-    let mut codes = [1u8; 256];
-    for (b, block) in out.chunks_exact_mut(format.block_bytes()).enumerate() {
-        let (row, block_in_row) = (b / blocks_per_row, b % blocks_per_row);
-        let first = block_in_row * elems;
-        let n = elems.min(cols - first);
-        let row_weights = &weights[row * cols + first..][..n];
-        for (c, &w) in codes.iter_mut().zip(row_weights) {
-            *c = (w + 1) as u8;
-        }
-        codes[n..elems].fill(1);
-        put_codes(format, &codes, &mut block[..code_bytes]);
-        if format.has_block_scale() {
-            block[code_bytes..].copy_from_slice(&block_scales[b].to_le_bytes());
-        }
-    }
+    pack_codes(format, &codes, cols, block_scales, &mut out);
     debug_assert!(out
         .chunks_exact(format.block_bytes())
         .enumerate()
-        .all(|(b, block)| (0..elems).all(|e| {
-            let (row, col) = (b / blocks_per_row, (b % blocks_per_row) * elems + e);
+        .all(|(b, block)| (0..format.block_elems()).all(|e| {
+            let (row, col) = (
+                b / blocks_per_row,
+                (b % blocks_per_row) * format.block_elems() + e,
+            );
             let want = if col < cols {
                 (weights[row * cols + col] + 1) as u8
             } else {
@@ -156,58 +142,192 @@ pub fn pack(
     Ok(out)
 }
 
-/// One block's code bytes from its codes in element order (the positions of
-/// [`code_position`], written out per format as loops over whole bytes).
-fn put_codes(format: TernaryFormat, codes: &[u8; 256], out: &mut [u8]) {
-    // Byte `m` holds the codes `c[m]`, `c[m + stride]`, … at shifts 0, 2, 4, 6 (`high_first`:
-    // 6, 4, 2, 0).
-    fn two_bit(c: &[u8], stride: usize, high_first: bool, out: &mut [u8]) {
-        let n = out.len();
-        let (c0, c1, c2, c3) = (
-            &c[..n],
-            &c[stride..stride + n],
-            &c[2 * stride..2 * stride + n],
-            &c[3 * stride..3 * stride + n],
-        );
-        for m in 0..n {
-            out[m] = if high_first {
-                (c0[m] << 6) | (c1[m] << 4) | (c2[m] << 2) | c3[m]
-            } else {
-                c0[m] | (c1[m] << 2) | (c2[m] << 4) | (c3[m] << 6)
-            };
-        }
-    }
-    // Byte `m` holds the digits `c[m + n·stride]` (n = 0..digits), digit n weighing 3^(4 − n),
-    // stored as ggml stores a value q < 243: `ceil(q × 256 / 243)`.
-    fn trits(c: &[u8], stride: usize, digits: usize, out: &mut [u8]) {
-        let n = out.len();
-        let digit = |d: usize| &c[d * stride..d * stride + n];
-        let (d0, d1, d2, d3) = (digit(0), digit(1), digit(2), digit(3));
-        // `qh` bytes have four digits: the fifth is 0.
-        let zeros = [0u8; 32];
-        let d4 = if digits == 5 { digit(4) } else { &zeros[..n] };
-        for m in 0..n {
-            let q = u16::from(d0[m]) * 81
-                + u16::from(d1[m]) * 27
-                + u16::from(d2[m]) * 9
-                + u16::from(d3[m]) * 3
-                + u16::from(d4[m]);
-            out[m] = (q * 256).div_ceil(243) as u8;
-        }
+/// The blocks of the `cols`-wide rows of `codes` (0, 1 or 2 each, row-major) into `out`
+/// (exactly `rows × row_bytes`), with `block_scales[b]` after block `b`'s codes for the
+/// formats that have them (exactly one per block; empty for the others). The caller has
+/// checked the shape; code 1 (weight 0) fills a row's last block past `cols`.
+pub(crate) fn pack_codes(
+    format: TernaryFormat,
+    codes: &[u8],
+    cols: usize,
+    block_scales: &[f16],
+    out: &mut [u8],
+) {
+    let rows = codes.len().checked_div(cols).unwrap_or(0);
+    let per_row = format.blocks_per_row(cols as u64) as usize;
+    assert_eq!(
+        out.len(),
+        rows * per_row * format.block_bytes(),
+        "pack_codes: output length"
+    );
+    assert_eq!(
+        block_scales.len(),
+        if format.has_block_scale() {
+            rows * per_row
+        } else {
+            0
+        },
+        "pack_codes: block scales"
+    );
+    if rows == 0 {
+        return;
     }
     match format {
-        TernaryFormat::Qk256 | TernaryFormat::Tq2_0 => {
-            two_bit(&codes[..128], 32, false, &mut out[..32]);
-            two_bit(&codes[128..], 32, false, &mut out[32..64]);
+        TernaryFormat::Qk256 => each_row::<64, 256>(codes, cols, block_scales, out, qk256_put),
+        TernaryFormat::Tq2_0 => each_row::<66, 256>(codes, cols, block_scales, out, qk256_put),
+        TernaryFormat::BitNet32F16 => each_row::<10, 32>(
+            codes,
+            cols,
+            block_scales,
+            out,
+            #[inline(always)]
+            |c, o| two_bit::<8>(c, 8, false, o),
+        ),
+        TernaryFormat::BitnetCpp => each_row::<32, 128>(
+            codes,
+            cols,
+            block_scales,
+            out,
+            #[inline(always)]
+            |c, o| two_bit::<32>(c, 32, true, o),
+        ),
+        // docs/formats.md, TQ1_0: `qs[0..32]` elements 32n + m, `qs[32..48]` 160 + 16n + m,
+        // `qh[0..4]` 240 + 4n + m (four digits, the fifth 0).
+        TernaryFormat::Tq1_0 => each_row::<54, 256>(
+            codes,
+            cols,
+            block_scales,
+            out,
+            #[inline(always)]
+            |c, o| {
+                trits::<32, 5>(c, 32, o);
+                trits::<16, 5>(&c[160..], 16, &mut o[32..]);
+                trits::<4, 4>(&c[240..], 4, &mut o[48..]);
+            },
+        ),
+    }
+}
+
+/// A QK256 block's (or TQ2_0's `qs`) bytes from its 256 codes: two halves of 32 bytes.
+#[inline(always)]
+fn qk256_put<const B: usize>(c: &[u8; 256], o: &mut [u8; B]) {
+    two_bit::<32>(c, 32, false, o);
+    two_bit::<32>(&c[128..], 32, false, &mut o[32..]);
+}
+
+/// [`pack_codes`] for a format of `B`-byte blocks of `E` elements, whose codes `put` writes.
+fn each_row<const B: usize, const E: usize>(
+    codes: &[u8],
+    cols: usize,
+    block_scales: &[f16],
+    out: &mut [u8],
+    put: impl Fn(&[u8; E], &mut [u8; B]),
+) {
+    let per_row = cols.div_ceil(E);
+    for (row, (row_codes, row_out)) in codes
+        .chunks_exact(cols)
+        .zip(out.chunks_exact_mut(per_row * B))
+        .enumerate()
+    {
+        let d = block_scales
+            .get(row * per_row..(row + 1) * per_row)
+            .unwrap_or(&[]);
+        let (whole, rest) = row_codes.as_chunks::<E>();
+        let (blocks, _) = row_out.as_chunks_mut::<B>();
+        let (full, last) = blocks.split_at_mut(whole.len());
+        whole_blocks(whole, full, d, &put);
+        if let Some(block) = last.first_mut() {
+            // A row's last block past `cols`: code 1.
+            let mut partial = [1u8; E];
+            partial[..rest.len()].copy_from_slice(rest);
+            whole_blocks(
+                &[partial],
+                std::slice::from_mut(block),
+                &d[whole.len().min(d.len())..],
+                &put,
+            );
         }
-        TernaryFormat::BitNet32F16 => two_bit(&codes[..32], 8, false, &mut out[..8]),
-        TernaryFormat::BitnetCpp => two_bit(&codes[..128], 32, true, &mut out[..32]),
-        TernaryFormat::Tq1_0 => {
-            // docs/formats.md, TQ1_0: `qs[0..32]` elements 32n + m, `qs[32..48]` 160 + 16n + m,
-            // `qh[0..4]` 240 + 4n + m (four digits, the fifth 0).
-            trits(codes, 32, 5, &mut out[..32]);
-            trits(&codes[160..], 16, 5, &mut out[32..48]);
-            trits(&codes[240..], 4, 4, &mut out[48..52]);
+    }
+}
+
+/// `put` on each block of `codes` and its place in `out`, then its scale from `d` (when `d` has
+/// one) in the block's last two bytes. Not inlined: as a function's arguments, the slices are
+/// known not to overlap, which is what lets the compiler vectorize `put`; on x86-64 with AVX2
+/// compiled for it (the same code, wider vectors).
+#[inline(never)]
+fn whole_blocks<const B: usize, const E: usize>(
+    codes: &[[u8; E]],
+    out: &mut [[u8; B]],
+    d: &[f16],
+    put: &impl Fn(&[u8; E], &mut [u8; B]),
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (just checked), all `whole_blocks_avx2` needs.
+        return unsafe { whole_blocks_avx2(codes, out, d, put) };
+    }
+    put_blocks(codes, out, d, put);
+}
+
+/// [`whole_blocks`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn whole_blocks_avx2<const B: usize, const E: usize>(
+    codes: &[[u8; E]],
+    out: &mut [[u8; B]],
+    d: &[f16],
+    put: &impl Fn(&[u8; E], &mut [u8; B]),
+) {
+    put_blocks(codes, out, d, put);
+}
+
+#[inline(always)]
+fn put_blocks<const B: usize, const E: usize>(
+    codes: &[[u8; E]],
+    out: &mut [[u8; B]],
+    d: &[f16],
+    put: &impl Fn(&[u8; E], &mut [u8; B]),
+) {
+    for (i, (c, o)) in codes.iter().zip(out.iter_mut()).enumerate() {
+        put(c, o);
+        if let Some(d) = d.get(i) {
+            o[B - 2..].copy_from_slice(&d.to_le_bytes());
         }
+    }
+}
+
+/// Byte `m` of `out` holds the codes `c[m]`, `c[m + stride]`, … at shifts 0, 2, 4, 6
+/// (`high_first`: 6, 4, 2, 0), for `m < N`.
+#[inline(always)]
+fn two_bit<const N: usize>(c: &[u8], stride: usize, high_first: bool, out: &mut [u8]) {
+    let (c0, c1, c2, c3) = (
+        &c[..N],
+        &c[stride..stride + N],
+        &c[2 * stride..2 * stride + N],
+        &c[3 * stride..3 * stride + N],
+    );
+    for (m, o) in out[..N].iter_mut().enumerate() {
+        *o = if high_first {
+            (c0[m] << 6) | (c1[m] << 4) | (c2[m] << 2) | c3[m]
+        } else {
+            c0[m] | (c1[m] << 2) | (c2[m] << 4) | (c3[m] << 6)
+        };
+    }
+}
+
+/// Byte `m` of `out` (`m < N`) holds the `D` digits `c[m + n·stride]`, digit n weighing
+/// 3^(4 − n) (a fifth digit 0 when `D` is 4), stored as ggml stores a value q < 243:
+/// `ceil(q × 256 / 243)`.
+#[inline(always)]
+fn trits<const N: usize, const D: usize>(c: &[u8], stride: usize, out: &mut [u8]) {
+    const WEIGHT: [u16; 5] = [81, 27, 9, 3, 1];
+    let mut q = [0u16; N];
+    for (n, weight) in WEIGHT.iter().enumerate().take(D) {
+        for (q, &x) in q.iter_mut().zip(&c[n * stride..n * stride + N]) {
+            *q += u16::from(x) * weight;
+        }
+    }
+    for (o, q) in out[..N].iter_mut().zip(q) {
+        *o = (q * 256).div_ceil(243) as u8;
     }
 }

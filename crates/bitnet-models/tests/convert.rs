@@ -107,7 +107,7 @@ fn convert(bytes: &[u8], options: &Options) -> Result<(Vec<u8>, Summary, u64), C
     let model = Model::parse(bytes).unwrap();
     let plan = Plan::new(&model, options)?;
     let mut progress = 0;
-    let (out, summary) = plan.write(Vec::new(), Kernel::best(), |n| progress += n)?;
+    let (out, summary) = plan.write(Vec::new(), |n| progress += n)?;
     // What the plan announced is what was written.
     let written = Model::parse(&out).unwrap();
     let specs: Vec<TensorSpec> = written
@@ -173,11 +173,19 @@ fn every_direction_decodes_to_the_weights_times_the_scale() {
                 BitNet32F16 | BitnetCpp => false,
             };
             let source_siblings = matches!(source, Qk256 | Tq2_0 | Tq1_0);
+            // Each of these tensors is one step: both sides' codes (a byte per value), the
+            // target's block scales (two bytes each) and its blocks.
             let largest = ws
                 .iter()
                 .map(|w| {
-                    target.tensor_bytes(w.rows as u64, w.cols as u64).unwrap()
-                        + (w.rows * w.cols) as u64
+                    let blocks = if target.has_block_scale() {
+                        w.rows as u64 * target.blocks_per_row(w.cols as u64)
+                    } else {
+                        0
+                    };
+                    2 * (w.rows * w.cols) as u64
+                        + 2 * blocks
+                        + target.data_bytes(w.rows as u64, w.cols as u64).unwrap()
                 })
                 .max()
                 .unwrap();
@@ -188,7 +196,7 @@ fn every_direction_decodes_to_the_weights_times_the_scale() {
                     copied: 2,
                     scales_written: if keeps { 3 } else { 0 },
                     scales_dropped: if source_siblings && !keeps { 3 } else { 0 },
-                    largest_tensor_bytes: largest,
+                    buffer_bytes: largest,
                 },
                 "{what}"
             );
@@ -605,4 +613,38 @@ fn an_ignored_sibling_is_kept_or_refused() {
             assert!(reason.contains("as the weight's scale"), "{reason}");
         }
     }
+}
+
+/// A tensor many steps long converts with buffers of a step and the 1 MiB gathered for a
+/// write, not of the tensor: 8 Mi values (8 MiB of codes, 2 MiB as bitnetcpp) → TQ2_0.
+#[test]
+fn memory_does_not_grow_with_the_tensor() {
+    let (rows, cols) = (8192, 1024);
+    let big = w("blk.0.ffn_up.weight", cols, rows, 0.5, 1.0);
+    let input = model(BitnetCpp, std::slice::from_ref(&big));
+    let (out, summary, _) = convert(&input, &options(Tq2_0)).unwrap();
+    // A step is 64 rows here (64 Ki values): both sides' codes, 256 block scales (two bytes
+    // each), and the bytes gathered for one write: under 1 MiB before the step, 64 × 4 blocks
+    // of 66 bytes more after it.
+    let step_values = 64 * cols as u64;
+    let step_bytes = 64 * 4 * 66;
+    let bound = 2 * step_values + 2 * 256 + (1 << 20) + step_bytes;
+    assert!(
+        summary.buffer_bytes <= bound,
+        "{} > {bound}",
+        summary.buffer_bytes
+    );
+    // It did gather a whole write's worth.
+    assert!(summary.buffer_bytes > 1 << 20, "{}", summary.buffer_bytes);
+    // And the output is right: the weights, values 0.5 × w, through the reader.
+    let model = Model::parse(&out).unwrap();
+    let i = model
+        .gguf()
+        .tensors()
+        .iter()
+        .position(|t| t.name == big.name)
+        .unwrap();
+    let values = model.decode(i, Kernel::scalar()).unwrap();
+    let want: Vec<f32> = big.weights.iter().map(|&x| f32::from(x) * 0.5).collect();
+    assert!(values == want);
 }

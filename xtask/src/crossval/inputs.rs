@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use bitnet_models::convert::{Options, Plan};
-use bitnet_models::{Kernel, Model, TernaryFormat};
+use bitnet_models::{Model, TernaryFormat};
 
 use crate::files::write_atomic;
 use crate::gen_model::{self, Shape};
@@ -71,7 +71,7 @@ impl Inputs {
 
 /// Collects the files: `given`, or the default set (written where needed), each followed by
 /// its conversions.
-pub fn collect(root: &Path, given: &[PathBuf], kernel: Kernel) -> Result<Inputs> {
+pub fn collect(root: &Path, given: &[PathBuf]) -> Result<Inputs> {
     let scratch = root.join(SCRATCH);
     if scratch.exists() {
         fs::remove_dir_all(&scratch).with_context(|| format!("emptying {}", scratch.display()))?;
@@ -121,7 +121,7 @@ pub fn collect(root: &Path, given: &[PathBuf], kernel: Kernel) -> Result<Inputs>
         });
         let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         for target in CONVERSION_TARGETS {
-            let result = match convert(&bytes, target, kernel) {
+            let result = match convert(&bytes, target) {
                 Ok(bytes) => {
                     let out = unused_name(&scratch, &path, target);
                     write_atomic(&out, &bytes)?;
@@ -160,7 +160,7 @@ enum Skip {
 }
 
 /// `bytes` converted to `target` as `bitnet-cli convert` would.
-fn convert(bytes: &[u8], target: TernaryFormat, kernel: Kernel) -> Result<Vec<u8>, Skip> {
+fn convert(bytes: &[u8], target: TernaryFormat) -> Result<Vec<u8>, Skip> {
     let model = Model::parse(bytes).map_err(|e| Skip::NotPossible(format!("not readable: {e}")))?;
     let formats: Vec<Option<TernaryFormat>> = (0..model.gguf().tensors().len())
         .map(|i| model.ternary_format(i).ok().flatten())
@@ -174,7 +174,7 @@ fn convert(bytes: &[u8], target: TernaryFormat, kernel: Kernel) -> Result<Vec<u8
     let options = Options { target, arch: None };
     let plan = Plan::new(&model, &options).map_err(|e| Skip::NotPossible(e.to_string()))?;
     let (bytes, _) = plan
-        .write(Vec::new(), kernel, |_| {})
+        .write(Vec::new(), |_| {})
         .map_err(|e| Skip::NotPossible(e.to_string()))?;
     Ok(bytes)
 }

@@ -60,7 +60,7 @@ pub fn run(args: Args) -> Result<()> {
     let ggml_types = refs::ggml_types(&ggml)?;
     let py_types = refs::py_types(&root, &venv)?;
 
-    let inputs = inputs::collect(&root, &args.files, kernel)?;
+    let inputs = inputs::collect(&root, &args.files)?;
     let paths: Vec<PathBuf> = inputs.files.iter().map(|f| f.path.clone()).collect();
     eprintln!(
         "crossval: {} files, each read by ggml, gguf-py and the project",

@@ -142,7 +142,7 @@ pub fn write_all(root: &Path, kernel: Kernel) -> Result<Vec<ModelFile>> {
                 let bytes =
                     fs::read(scratch.join(source)).with_context(|| format!("reading {source}"))?;
                 let arch = rename.then(|| MAINLINE_ARCH.to_owned());
-                let converted = convert(&bytes, target, arch, kernel)
+                let converted = convert(&bytes, target, arch)
                     .with_context(|| format!("converting {source} to {}", target.name()))?;
                 write_atomic(&path, &converted)?;
                 let arch = if rename {
@@ -172,15 +172,10 @@ pub fn write_all(root: &Path, kernel: Kernel) -> Result<Vec<ModelFile>> {
 }
 
 /// `bytes` converted to `target`, with `general.architecture` renamed to `arch`.
-fn convert(
-    bytes: &[u8],
-    target: TernaryFormat,
-    arch: Option<String>,
-    kernel: Kernel,
-) -> Result<Vec<u8>> {
+fn convert(bytes: &[u8], target: TernaryFormat, arch: Option<String>) -> Result<Vec<u8>> {
     let model = Model::parse(bytes)?;
     let plan = Plan::new(&model, &Options { target, arch })?;
-    Ok(plan.write(Vec::new(), kernel, |_| {})?.0)
+    Ok(plan.write(Vec::new(), |_| {})?.0)
 }
 
 /// The model in `bytes` with every ternary weight decoded to F32, its scales applied (the

@@ -1,88 +1,195 @@
-//! Re-encoding one ternary tensor: its weights out of the source blocks, into the target's, and
-//! the check that the result decodes to the source's values bit for bit.
+//! Re-encoding a ternary tensor a slice of rows at a time: the slice's codes read out of the
+//! source blocks, the target's bytes made from them (or, between formats that share 128-element
+//! groups, from the source bytes directly), and the check of the result ([`super::check`]).
 
-use crate::format::{code_position, TernaryFormat};
-use crate::kernels::Kernel;
+use std::ops::Range;
+
+use half::f16;
+
+use crate::format::{tq1_0_digit, TernaryFormat};
 use crate::model::TernaryTensor;
-use crate::pack::{pack, pack_bitnetcpp};
+use crate::pack::pack_codes;
 
-use super::scales::TargetScales;
+use super::scales::{BlockScales, TargetScales};
 
-/// Values compared per step of the check: 4 Ki (16 KiB of `f32` per side), so both sides are
-/// decoded into, and compared from, the L1 cache.
-const CHECK_VALUES: usize = 1 << 12;
+/// Values encoded and checked per step: 64 Ki, so that a step's codes (a byte per value, for
+/// each side) and its new bytes stay in the L2 cache.
+pub(crate) const STEP_VALUES: usize = 1 << 16;
 
-/// The weights (−1, 0, +1) of `t`, row-major, without row padding; `Err((row, col))` of the
-/// first element holding the reserved code 3.
-pub(crate) fn weights(t: &TernaryTensor<'_>) -> Result<Vec<i8>, (usize, usize)> {
-    let format = t.format;
-    let (elems, block_bytes) = (format.block_elems(), format.block_bytes());
+/// The rows `rows` of `t` as a tensor of their own: their blocks only (no bitnetcpp tail).
+pub(crate) fn rows_of<'t>(t: &TernaryTensor<'t>, rows: Range<usize>) -> TernaryTensor<'t> {
     let row_bytes = t.data.len().checked_div(t.rows).unwrap_or(0);
-    let mut out = Vec::with_capacity(t.len());
-    let mut codes = [0u8; 256];
-    for row in 0..t.rows {
-        let row_data = &t.data[row * row_bytes..][..row_bytes];
-        for (b, block) in row_data.chunks_exact(block_bytes).enumerate() {
-            let n = elems.min(t.cols - b * elems);
-            block_codes(format, block, &mut codes);
-            let codes = &codes[..n];
-            // One branch per block, not per element: the reserved code is found only when
-            // there is one.
-            if codes.iter().fold(0u8, |acc, &c| acc | (c & (c >> 1))) & 1 != 0 {
-                let e = codes.iter().position(|&c| c == 3).unwrap_or(0);
-                return Err((row, b * elems + e));
-            }
-            out.extend(codes.iter().map(|&c| c as i8 - 1));
-        }
+    let data = &t.data[rows.start * row_bytes..rows.end * row_bytes];
+    TernaryTensor {
+        data,
+        stored: data,
+        rows: rows.len(),
+        offset: t.offset + (rows.start * row_bytes) as u64,
+        ..*t
     }
-    Ok(out)
 }
 
-/// The codes (0, 1, 2, or the reserved 3) of every element of one `format` block, in element
-/// order, into `out[..format.block_elems()]`: the positions of [`code_position`], written out
-/// per format as loops over whole bytes.
-fn block_codes(format: TernaryFormat, block: &[u8], out: &mut [u8; 256]) {
-    // Field `k` (from the low bits) of each byte of `bytes`, into `out`.
-    fn fields(bytes: &[u8], shift: u32, out: &mut [u8]) {
+/// The codes (0, 1, 2, or the reserved 3) of every element of `t` into `out` (resized),
+/// row-major, without row padding.
+#[expect(
+    clippy::redundant_closure,
+    reason = "a closure marked #[inline(always)] is inlined into whole_blocks_avx2; the function \
+              itself goes through an Fn::call shim that is not (measured: 13% of a conversion)"
+)]
+pub(crate) fn codes(t: &TernaryTensor<'_>, out: &mut Vec<u8>) {
+    // Every element is written below: only a longer buffer is filled first.
+    out.resize(t.len(), 0);
+    if t.is_empty() {
+        return;
+    }
+    match t.format {
+        TernaryFormat::Qk256 => each_block::<64, 256>(
+            t,
+            out,
+            #[inline(always)]
+            |b, o| qk256_codes(b, o),
+        ),
+        TernaryFormat::Tq2_0 => each_block::<66, 256>(
+            t,
+            out,
+            #[inline(always)]
+            |b, o| qk256_codes(b, o),
+        ),
+        TernaryFormat::BitNet32F16 => each_block::<10, 32>(
+            t,
+            out,
+            #[inline(always)]
+            |b, o| bitnet32_codes(b, o),
+        ),
+        TernaryFormat::BitnetCpp => each_block::<32, 128>(
+            t,
+            out,
+            #[inline(always)]
+            |b, o| bitnetcpp_codes(b, o),
+        ),
+        TernaryFormat::Tq1_0 => each_block::<54, 256>(
+            t,
+            out,
+            #[inline(always)]
+            |b, o| tq1_0_codes(b, o),
+        ),
+    }
+}
+
+/// Runs `f` on each block of `t` (`B` bytes of `E` elements) and that block's place in `out`
+/// (row-major codes without padding; a row's last block, when it is not whole, through a
+/// buffer). Fixed-size arrays, one instance per format, so `f` is unrolled and vectorized.
+fn each_block<const B: usize, const E: usize>(
+    t: &TernaryTensor<'_>,
+    out: &mut [u8],
+    f: impl Fn(&[u8; B], &mut [u8; E]),
+) {
+    debug_assert_eq!((B, E), (t.format.block_bytes(), t.format.block_elems()));
+    let row_bytes = t.data.len() / t.rows;
+    let mut partial = [0u8; E];
+    for (row_data, row_out) in t
+        .data
+        .chunks_exact(row_bytes)
+        .zip(out.chunks_exact_mut(t.cols))
+    {
+        let (blocks, _) = row_data.as_chunks::<B>();
+        let (whole, rest) = row_out.as_chunks_mut::<E>();
+        whole_blocks(blocks, whole, &f);
+        if let (false, Some(block)) = (rest.is_empty(), blocks.get(whole.len())) {
+            f(block, &mut partial);
+            let n = rest.len();
+            rest.copy_from_slice(&partial[..n]);
+        }
+    }
+}
+
+/// `f` on each of `blocks` and its place in `out`. Not inlined: as a function's arguments, the
+/// two slices are known not to overlap, which is what lets the compiler vectorize `f`; on
+/// x86-64 with AVX2 compiled for it (the same code, wider vectors).
+#[inline(never)]
+fn whole_blocks<const B: usize, const E: usize>(
+    blocks: &[[u8; B]],
+    out: &mut [[u8; E]],
+    f: &impl Fn(&[u8; B], &mut [u8; E]),
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (just checked), all `whole_blocks_avx2` needs.
+        return unsafe { whole_blocks_avx2(blocks, out, f) };
+    }
+    for (block, o) in blocks.iter().zip(out.iter_mut()) {
+        f(block, o);
+    }
+}
+
+/// [`whole_blocks`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn whole_blocks_avx2<const B: usize, const E: usize>(
+    blocks: &[[u8; B]],
+    out: &mut [[u8; E]],
+    f: &impl Fn(&[u8; B], &mut [u8; E]),
+) {
+    for (block, o) in blocks.iter().zip(out.iter_mut()) {
+        f(block, o);
+    }
+}
+
+/// Field `shift` (a 2-bit field's lowest bit) of each byte of `bytes`, into `out`.
+#[inline(always)]
+fn fields<const N: usize>(bytes: &[u8], shift: u32, out: &mut [u8]) {
+    let (bytes, out) = (&bytes[..N], &mut out[..N]);
+    for (o, &b) in out.iter_mut().zip(bytes) {
+        *o = (b >> shift) & 3;
+    }
+}
+
+/// A QK256 block's (or TQ2_0's `qs`) codes: two halves of 32 bytes, field `k` of byte `m` of
+/// half `h` element `128h + 32k + m`.
+#[inline(always)]
+fn qk256_codes<const B: usize>(block: &[u8; B], out: &mut [u8; 256]) {
+    for half in 0..2 {
+        for k in 0..4 {
+            let at = half * 128 + 32 * k;
+            fields::<32>(&block[half * 32..], 2 * k as u32, &mut out[at..]);
+        }
+    }
+}
+
+/// A BitNet32F16 block's codes: field `k` of byte `m` is element `8k + m`.
+#[inline(always)]
+fn bitnet32_codes(block: &[u8; 10], out: &mut [u8; 32]) {
+    for k in 0..4 {
+        fields::<8>(block, 2 * k as u32, &mut out[8 * k..]);
+    }
+}
+
+/// A bitnetcpp group's codes: field `k` from the high bits of byte `m` is element `32k + m`.
+#[inline(always)]
+fn bitnetcpp_codes(block: &[u8; 32], out: &mut [u8; 128]) {
+    for k in 0..4 {
+        fields::<32>(block, 6 - 2 * k as u32, &mut out[32 * k..]);
+    }
+}
+
+/// A TQ1_0 block's codes (docs/formats.md, TQ1_0): `qs[0..32]` hold elements 32n + m,
+/// `qs[32..48]` 160 + 16n + m, `qh[0..4]` 240 + 4n + m (four digits), digit `n` of byte `m`.
+#[inline(always)]
+fn tq1_0_codes(block: &[u8; 54], out: &mut [u8; 256]) {
+    #[inline(always)]
+    fn digits<const N: usize>(bytes: &[u8], n: u32, out: &mut [u8]) {
+        let (bytes, out) = (&bytes[..N], &mut out[..N]);
         for (o, &b) in out.iter_mut().zip(bytes) {
-            *o = (b >> shift) & 3;
+            *o = tq1_0_digit(b, n);
         }
     }
-    match format {
-        TernaryFormat::Qk256 | TernaryFormat::Tq2_0 => {
-            for half in 0..2 {
-                for k in 0..4 {
-                    let at = half * 128 + 32 * k;
-                    fields(
-                        &block[half * 32..][..32],
-                        2 * k as u32,
-                        &mut out[at..at + 32],
-                    );
-                }
-            }
-        }
-        TernaryFormat::BitNet32F16 => {
-            for k in 0..4 {
-                fields(&block[..8], 2 * k as u32, &mut out[8 * k..8 * k + 8]);
-            }
-        }
-        TernaryFormat::BitnetCpp => {
-            for k in 0..4 {
-                fields(
-                    &block[..32],
-                    6 - 2 * k as u32,
-                    &mut out[32 * k..32 * k + 32],
-                );
-            }
-        }
-        TernaryFormat::Tq1_0 => {
-            for (e, o) in out.iter_mut().enumerate() {
-                let (byte, digit) = crate::format::tq1_0_position(e);
-                *o = crate::format::tq1_0_digit(block[byte], digit);
-            }
-        }
+    for n in 0..5 {
+        digits::<32>(block, n, &mut out[32 * n as usize..]);
+        digits::<16>(&block[32..], n, &mut out[160 + 16 * n as usize..]);
     }
-    debug_assert!((0..format.block_elems()).all(|e| out[e] == code_position(format, e).read(block)));
+    for n in 0..4 {
+        digits::<4>(&block[48..], n, &mut out[240 + 4 * n as usize..]);
+    }
 }
 
 /// A byte's four 2-bit fields in the opposite order: a bitnetcpp group's byte (high bits first)
@@ -92,9 +199,9 @@ const fn reversed(x: u8) -> u8 {
     (x >> 6) | ((x >> 2) & 0x0C) | ((x << 2) & 0x30) | (x << 6)
 }
 
-/// Calls `f` with each 128-element group (32 code bytes) of `t`'s codes in order, and says
-/// whether its fields are high bits first; `None` when `t`'s codes are not such a stream (a
-/// format with other groups, or rows padded to whole blocks).
+/// The 32-byte groups of 128 codes of `t`, in element order, and whether their fields are high
+/// bits first; `None` when `t`'s codes are not such a stream (a format with other groups, or
+/// rows padded to whole blocks).
 fn groups<'t>(t: &TernaryTensor<'t>) -> Option<(Vec<&'t [u8]>, bool)> {
     let whole = t.cols.is_multiple_of(256);
     Some(match t.format {
@@ -111,23 +218,66 @@ fn groups<'t>(t: &TernaryTensor<'t>) -> Option<(Vec<&'t [u8]>, bool)> {
     })
 }
 
-/// The fast way for the formats that share 128-element groups (QK256, TQ2_0, bitnetcpp, rows
-/// of whole 256-element blocks): the same code bytes, their fields reversed where the order
-/// differs, with the target's scales around them. `None` where it does not apply.
-pub(crate) fn transcode(
-    source: &TernaryTensor<'_>,
+/// The target blocks' `d` for the rows of `part` (a slice of the source), into `d`.
+fn block_scales(
+    part: &TernaryTensor<'_>,
     target: TernaryFormat,
     scales: &TargetScales,
-    out: &mut Vec<u8>,
-) -> Option<()> {
-    if !source.cols.is_multiple_of(256) {
-        return None;
+    d: &mut Vec<f16>,
+) {
+    d.clear();
+    if !target.has_block_scale() {
+        return;
     }
-    let (groups, high_first) = groups(source)?;
+    let elems = target.block_elems();
+    if let BlockScales::Same(one) = scales.blocks {
+        d.resize(part.rows * part.cols.div_ceil(elems), one);
+        return;
+    }
+    for row in 0..part.rows {
+        for first in (0..part.cols).step_by(elems) {
+            d.push(scales.block_d(part, row, first));
+        }
+    }
+}
+
+/// Writes into `out` from `at` the blocks (no bitnetcpp tail) of `part`, a slice of rows of the
+/// source whose codes `codes` holds, in `target` with `scales`, and returns where they end; `d`
+/// is a buffer for the blocks' scales. `out` grows when it is too short, and is otherwise
+/// written over: it is not filled first.
+pub(crate) fn encode_rows(
+    part: &TernaryTensor<'_>,
+    target: TernaryFormat,
+    scales: &TargetScales,
+    codes: &[u8],
+    d: &mut Vec<f16>,
+    (out, at): (&mut Vec<u8>, usize),
+) -> usize {
+    block_scales(part, target, scales, d);
+    let size = target.row_bytes(part.cols as u64).unwrap_or(0) as usize * part.rows;
+    let end = at + size;
+    if out.len() < end {
+        out.resize(end, 0);
+    }
+    let dst = &mut out[at..end];
+    if !transcode(part, target, d, dst) {
+        pack_codes(target, codes, part.cols, d, dst);
+    }
+    end
+}
+
+/// The fast way for the formats that share 128-element groups (QK256, TQ2_0, bitnetcpp, rows
+/// of whole 256-element blocks): the same code bytes into `out` (exactly the target's blocks),
+/// their fields reversed where the order differs, with the target's block scales `d` around
+/// them. `false` where it does not apply.
+fn transcode(source: &TernaryTensor<'_>, target: TernaryFormat, d: &[f16], out: &mut [u8]) -> bool {
+    if !source.cols.is_multiple_of(256) {
+        return false;
+    }
+    let Some((groups, high_first)) = groups(source) else {
+        return false;
+    };
     let reverse = high_first != (target == TernaryFormat::BitnetCpp);
-    let size = target.tensor_bytes(source.rows as u64, source.cols as u64)? as usize;
-    // Every group is 32 bytes; the target's blocks hold whole groups, so each one lands in a
-    // 32-byte slot of `out`, written in place (no per-byte push).
     let put = |slot: &mut [u8], group: &[u8]| {
         if reverse {
             for (o, &b) in slot.iter_mut().zip(group) {
@@ -137,70 +287,31 @@ pub(crate) fn transcode(
             slot.copy_from_slice(group);
         }
     };
-    // The caller's buffer, reused from tensor to tensor: its pages are touched once per
-    // conversion, not once per tensor.
-    out.clear();
-    out.resize(size, 0);
     match target {
         TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => {
-            let codes = groups.len() * 32;
-            for (slot, g) in out.get_mut(..codes)?.chunks_exact_mut(32).zip(&groups) {
+            for (slot, g) in out.chunks_exact_mut(32).zip(&groups) {
                 put(slot, g);
-            }
-            if target == TernaryFormat::BitnetCpp {
-                out.get_mut(codes..codes + 4)?
-                    .copy_from_slice(&scales.tensor.to_le_bytes());
-            }
-            if target == TernaryFormat::Qk256 && codes != size {
-                return None;
             }
         }
         TernaryFormat::Tq2_0 => {
-            let blocks = groups.len() / 2;
-            if blocks * 66 != size || scales.blocks.len() < blocks {
-                return None;
-            }
-            for ((block, pair), d) in out
-                .chunks_exact_mut(66)
-                .zip(groups.chunks_exact(2))
-                .zip(&scales.blocks)
-            {
+            for ((block, pair), d) in out.chunks_exact_mut(66).zip(groups.chunks_exact(2)).zip(d) {
                 put(&mut block[..32], pair[0]);
                 put(&mut block[32..64], pair[1]);
                 block[64..].copy_from_slice(&d.to_le_bytes());
             }
         }
-        TernaryFormat::BitNet32F16 | TernaryFormat::Tq1_0 => return None,
+        TernaryFormat::BitNet32F16 | TernaryFormat::Tq1_0 => return false,
     }
-    Some(())
+    true
 }
 
-/// The stored bytes of a `rows × cols` tensor of `weights` in `target` with `scales`.
-pub(crate) fn encode(
-    target: TernaryFormat,
-    weights: &[i8],
-    rows: usize,
-    cols: usize,
-    scales: &TargetScales,
-) -> Result<Vec<u8>, String> {
-    let packed = match target {
-        TernaryFormat::BitnetCpp => pack_bitnetcpp(weights, rows, cols, scales.tensor),
-        TernaryFormat::Qk256 => pack(target, weights, rows, cols, &[]),
-        TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => {
-            pack(target, weights, rows, cols, &scales.blocks)
-        }
-    };
-    packed.map_err(|e| e.to_string())
-}
-
-/// The converted tensor as a [`TernaryTensor`] over its new bytes, to decode it.
+/// The converted rows as a [`TernaryTensor`] over their new blocks `data`, to read them back.
 pub(crate) fn view<'b>(
-    source: &TernaryTensor<'_>,
+    part: &TernaryTensor<'_>,
     target: TernaryFormat,
-    stored: &'b [u8],
+    data: &'b [u8],
     scales: &TargetScales,
 ) -> TernaryTensor<'b> {
-    let data = &stored[..stored.len() - target.tail_bytes()];
     let (scale, post_scale) = match target {
         TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => (scales.tensor, None),
         TernaryFormat::BitNet32F16 => (1.0, None),
@@ -210,114 +321,11 @@ pub(crate) fn view<'b>(
         name: "",
         format: target,
         data,
-        stored,
-        rows: source.rows,
-        cols: source.cols,
+        stored: data,
+        rows: part.rows,
+        cols: part.cols,
         scale,
         post_scale,
         offset: 0,
-    }
-}
-
-/// Decodes `a` and `b` a slice of rows at a time and compares the `f32` bits; `Err` names the
-/// first value that differs.
-pub(crate) fn same_values(
-    a: &TernaryTensor<'_>,
-    b: &TernaryTensor<'_>,
-    kernel: Kernel,
-    (va, vb): (&mut Vec<f32>, &mut Vec<f32>),
-) -> Result<(), String> {
-    if (a.rows, a.cols) != (b.rows, b.cols) {
-        return Err(format!(
-            "shape {}x{} became {}x{}",
-            a.rows, a.cols, b.rows, b.cols
-        ));
-    }
-    if a.is_empty() {
-        return Ok(());
-    }
-    let rows_per_step = (CHECK_VALUES / a.cols).max(1);
-    for first in (0..a.rows).step_by(rows_per_step) {
-        let rows = first..(first + rows_per_step).min(a.rows);
-        decode_rows(a, rows.clone(), kernel, va)?;
-        decode_rows(b, rows.clone(), kernel, vb)?;
-        if let Some(i) = first_difference(va, vb) {
-            let k = first * a.cols + i;
-            return Err(format!(
-                "value {k} (row {}, column {}) decodes to {:e}, not {:e}",
-                k / a.cols,
-                k % a.cols,
-                vb[i],
-                va[i]
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The index of the first value whose bits differ between `a` and `b` (of equal length).
-///
-/// The bits are compared 64 values at a time without a branch, in fixed-size arrays (so the
-/// loop is vectorized); the first differing one is looked for only in a chunk that has one.
-fn first_difference(a: &[f32], b: &[f32]) -> Option<usize> {
-    let (ca, _) = a.as_chunks::<64>();
-    let (cb, _) = b.as_chunks::<64>();
-    let same = |x: &[f32; 64], y: &[f32; 64]| {
-        let mut acc = 0u32;
-        for k in 0..64 {
-            acc |= x[k].to_bits() ^ y[k].to_bits();
-        }
-        acc == 0
-    };
-    let chunk = ca.iter().zip(cb).position(|(x, y)| !same(x, y));
-    let start = chunk.map_or(ca.len() * 64, |c| c * 64);
-    let (ta, tb) = (&a[start..], &b[start..]);
-    ta.iter()
-        .zip(tb)
-        .position(|(x, y)| x.to_bits() != y.to_bits())
-        .map(|i| start + i)
-}
-
-/// The values of `rows` of `t` into `out` (resized).
-fn decode_rows(
-    t: &TernaryTensor<'_>,
-    rows: std::ops::Range<usize>,
-    kernel: Kernel,
-    out: &mut Vec<f32>,
-) -> Result<(), String> {
-    let row_bytes = t.data.len() / t.rows;
-    let data = &t.data[rows.start * row_bytes..rows.end * row_bytes];
-    out.resize(rows.len() * t.cols, 0.0);
-    kernel
-        .dequantize(t.format, data, rows.len(), t.cols, t.scale, out)
-        .map_err(|e| e.to_string())?;
-    t.apply_post_scale(out);
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_difference;
-
-    #[test]
-    fn first_difference_finds_the_first_differing_bits() {
-        let a: Vec<f32> = (0..200).map(|i| i as f32 * 0.5 - 7.0).collect();
-        assert_eq!(first_difference(&a, &a), None);
-        // In the first chunk, at a chunk's last and first value, in the tail past the chunks.
-        for at in [0, 5, 63, 64, 127, 128, 130, 199] {
-            let mut b = a.clone();
-            b[at] = f32::from_bits(b[at].to_bits() ^ 1);
-            assert_eq!(first_difference(&a, &b), Some(at), "at {at}");
-            // A later difference does not hide it.
-            if at + 70 < b.len() {
-                b[at + 70] = 1e9;
-            }
-            assert_eq!(first_difference(&a, &b), Some(at), "at {at} and later");
-        }
-        // Bits, not values: 0.0 and -0.0 differ, a NaN equals the same NaN.
-        let (z, nz) = (vec![0.0f32; 70], vec![-0.0f32; 70]);
-        assert_eq!(first_difference(&z, &nz), Some(0));
-        let nan = vec![f32::NAN; 70];
-        assert_eq!(first_difference(&nan, &nan), None);
     }
 }

@@ -9,6 +9,7 @@
 //! This module must not touch the file system: the caller gives a `Write` and commits the file
 //! (temp file, sync, rename) only when `write` succeeds.
 
+mod check;
 mod encode;
 pub(crate) mod scales;
 
@@ -18,10 +19,9 @@ use bitnet_gguf::{ggml_type, GgufWriter, MetadataValue, TensorSpec, WriteError};
 
 use crate::detect::detect_flavor;
 use crate::format::TernaryFormat;
-use crate::kernels::Kernel;
 use crate::model::{scale_sibling_name, Model, ModelError, TernaryTensor};
 
-use scales::{source_scales, target_scales, TargetScales};
+use scales::{target_scales, TargetScales};
 
 /// The key naming the model's quantization.
 const FILE_TYPE_KEY: &str = "general.file_type";
@@ -112,14 +112,25 @@ enum Item {
     Scale { value: f32 },
 }
 
-/// The buffers [`Plan::write`] reuses from tensor to tensor: the converted tensor's bytes and
-/// the two sides of the check. They grow to the largest tensor and stay there, so memory is
-/// bounded by it and each page is faulted in once per conversion, not once per tensor.
+/// The bytes of converted tensors [`Plan::write`] gathers before writing them: 1 MiB, so each
+/// write is a large one.
+const WRITE_BYTES: usize = 1 << 20;
+
+/// The buffers [`Plan::write`] reuses from step to step and tensor to tensor: a step's codes on
+/// each side and its target block scales, and the converted bytes not yet written. They hold a
+/// step of [`encode::STEP_VALUES`] values (or one row, if longer) and [`WRITE_BYTES`], whatever
+/// the size of the tensors.
 #[derive(Debug, Default)]
 struct Scratch {
-    stored: Vec<u8>,
-    source: Vec<f32>,
-    converted: Vec<f32>,
+    source: Vec<u8>,
+    converted: Vec<u8>,
+    d: Vec<half::f16>,
+    /// Converted bytes, `out[..filled]` not yet written.
+    out: Vec<u8>,
+    filled: usize,
+    /// The most bytes a step used: both sides' codes, its block scales, the bytes not yet
+    /// written.
+    peak: usize,
 }
 
 /// What the output will be, decided before anything is written.
@@ -143,9 +154,12 @@ pub struct Summary {
     pub scales_written: usize,
     /// `.scale` siblings of the input not written (their value went elsewhere).
     pub scales_dropped: usize,
-    /// The largest tensor held in memory while converting, in bytes: the bound on the memory
-    /// a conversion needs beyond the mapped input.
-    pub largest_tensor_bytes: u64,
+    /// The most bytes the conversion's buffers held at once: a step's codes (a byte per value,
+    /// each side), its target block scales (two bytes each) and the converted bytes not yet
+    /// written. The memory a conversion needs beyond the mapped input, with the output's write
+    /// buffers (3 MiB); a step is 64 Ki values (or one row, if longer) and the bytes not yet
+    /// written stay under 1 MiB plus a step, whatever the size of the tensors.
+    pub buffer_bytes: u64,
 }
 
 impl<'m, 'a> Plan<'m, 'a> {
@@ -212,14 +226,7 @@ impl<'m, 'a> Plan<'m, 'a> {
                 .scale_sibling(index)
                 .filter(|_| !had_sibling)
                 .map(|(_, s)| s.name);
-            let scales = target_scales(
-                &source_scales(&tensor),
-                target,
-                tensor.rows,
-                tensor.cols,
-                had_sibling,
-            )
-            .map_err(not_exact)?;
+            let scales = target_scales(&tensor, target, had_sibling).map_err(not_exact)?;
             let size = target
                 .tensor_bytes(tensor.rows as u64, tensor.cols as u64)
                 .ok_or_else(|| not_exact("its size overflows".into()))?;
@@ -286,7 +293,6 @@ impl<'m, 'a> Plan<'m, 'a> {
     pub fn write<W: Write>(
         &self,
         out: W,
-        kernel: Kernel,
         mut progress: impl FnMut(u64),
     ) -> Result<(W, Summary), ConvertError> {
         let gguf = self.model.gguf();
@@ -313,13 +319,9 @@ impl<'m, 'a> Plan<'m, 'a> {
                             ne: spec.ne.clone(),
                         })
                     })?;
-                    self.convert(&source, scales, kernel, &mut scratch)?;
-                    let stored = &scratch.stored;
-                    w.write_data(stored)?;
+                    self.convert(&source, scales, &mut w, &mut scratch)?;
                     summary.converted += 1;
-                    summary.largest_tensor_bytes = summary
-                        .largest_tensor_bytes
-                        .max(stored.len() as u64 + source.len() as u64);
+                    summary.buffer_bytes = scratch.peak as u64;
                     progress(source.stored.len() as u64);
                 }
                 Item::Scale { value } => {
@@ -331,12 +333,13 @@ impl<'m, 'a> Plan<'m, 'a> {
         Ok((w.finish()?, summary))
     }
 
-    /// Re-encodes `source` and checks the result decodes to the same values.
-    fn convert(
+    /// Re-encodes `source` a step of rows at a time, checks each step decodes to the same
+    /// values, and writes the bytes (gathered to [`WRITE_BYTES`]).
+    fn convert<W: Write>(
         &self,
         source: &TernaryTensor<'_>,
         scales: &TargetScales,
-        kernel: Kernel,
+        w: &mut GgufWriter<W>,
         scratch: &mut Scratch,
     ) -> Result<(), ConvertError> {
         let not_exact = |reason: String| ConvertError::NotExact {
@@ -344,22 +347,52 @@ impl<'m, 'a> Plan<'m, 'a> {
             target: self.target,
             reason,
         };
-        if encode::transcode(source, self.target, scales, &mut scratch.stored).is_none() {
-            let weights = encode::weights(source).map_err(|(row, col)| {
-                not_exact(format!("row {row}, column {col} holds the reserved code 3"))
-            })?;
-            scratch.stored =
-                encode::encode(self.target, &weights, source.rows, source.cols, scales)
-                    .map_err(not_exact)?;
+        let target = self.target;
+        let step_rows = encode::STEP_VALUES
+            .checked_div(source.cols)
+            .unwrap_or(1)
+            .max(1);
+        for first in (0..source.rows).step_by(step_rows) {
+            if source.cols == 0 {
+                break;
+            }
+            let part = encode::rows_of(source, first..(first + step_rows).min(source.rows));
+            encode::codes(&part, &mut scratch.source);
+            let at = scratch.filled;
+            scratch.filled = encode::encode_rows(
+                &part,
+                target,
+                scales,
+                &scratch.source,
+                &mut scratch.d,
+                (&mut scratch.out, at),
+            );
+            let converted = encode::view(&part, target, &scratch.out[at..scratch.filled], scales);
+            check::same_values(
+                &part,
+                &converted,
+                first,
+                &scratch.source,
+                &mut scratch.converted,
+            )
+            .map_err(|e| not_exact(format!("the check found {e}")))?;
+            let used = scratch.source.len()
+                + scratch.converted.len()
+                + 2 * scratch.d.len()
+                + scratch.filled;
+            scratch.peak = scratch.peak.max(used);
+            if scratch.filled >= WRITE_BYTES {
+                w.write_data(&scratch.out[..scratch.filled])?;
+                scratch.filled = 0;
+            }
         }
-        let converted = encode::view(source, self.target, &scratch.stored, scales);
-        encode::same_values(
-            source,
-            &converted,
-            kernel,
-            (&mut scratch.source, &mut scratch.converted),
-        )
-        .map_err(|e| not_exact(format!("the check found {e}")))?;
+        w.write_data(&scratch.out[..scratch.filled])?;
+        scratch.filled = 0;
+        if target == TernaryFormat::BitnetCpp {
+            let mut tail = [0u8; crate::format::BITNETCPP_TAIL];
+            tail[..4].copy_from_slice(&scales.tensor.to_le_bytes());
+            w.write_data(&tail)?;
+        }
         Ok(())
     }
 

@@ -16,7 +16,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use crate::convert::scales::{source_scales, target_scales};
+use crate::convert::scales::target_scales;
 use crate::format::TernaryFormat;
 use crate::kernels::Kernel;
 use crate::model::TernaryTensor;
@@ -247,17 +247,14 @@ impl<'a> Weights<'a> {
                 post = t.post_scale;
             }
             (Semantics::Ggml, _) => {
-                let scales = target_scales(
-                    &source_scales(&t),
-                    TernaryFormat::Tq2_0,
-                    t.rows,
-                    t.cols,
-                    false,
-                )
-                .map_err(|reason| {
+                let scales = target_scales(&t, TernaryFormat::Tq2_0, false).map_err(|reason| {
                     not_applicable(format!("it does not convert to tq2_0 exactly: {reason}"))
                 })?;
-                block_d = scales.blocks.iter().map(|d| d.to_f32()).collect();
+                block_d = scales
+                    .all_block_d(&t, TernaryFormat::Tq2_0)
+                    .iter()
+                    .map(|d| d.to_f32())
+                    .collect();
                 post = scales.sibling;
             }
             (Semantics::BitnetCpp, TernaryFormat::BitnetCpp) | (Semantics::Exact, _) => {}

@@ -6,16 +6,15 @@
 //! writing files, and nothing about their contents: the bytes it maps go to
 //! [`crate::Model::parse`], the bytes a caller writes come from [`crate::convert`] or a decoder.
 
+mod output;
+
 use std::fs::{File, Metadata};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-/// Bytes buffered before a write reaches the file: 1 MiB, so small pieces (headers, `.scale`
-/// tensors) go out in large writes while a write at least this large (a tensor) skips the
-/// buffer and goes to the file without an extra copy.
-const BUFFER: usize = 1 << 20;
+pub use output::Output;
 
 /// Why a file could not be opened, mapped or written. Each message starts with the path.
 #[derive(Debug, thiserror::Error)]
@@ -167,14 +166,15 @@ fn parent_dir(target: &Path) -> &Path {
     }
 }
 
-/// Writes `target` atomically: `write` fills a temporary file in the same directory, which is
-/// flushed and synced, then renamed over `target` (or, without `overwrite`, only if `target`
+/// Writes `target` atomically: `write` fills a temporary file in the same directory (through
+/// an [`Output`], whose thread writes while `write` goes on), which is flushed and synced, then
+/// renamed over `target` (or, without `overwrite`, only if `target`
 /// does not exist by then). On any failure, `write`'s own included (returned as it is), the
 /// temporary file is removed and `target` is left as it was.
 pub fn write_atomically<E: From<FileError>>(
     target: &Path,
     overwrite: bool,
-    write: impl FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
+    write: impl FnOnce(&mut Output<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     let path = || target.to_owned();
     let mut builder = tempfile::Builder::new();
@@ -191,14 +191,16 @@ pub fn write_atomically<E: From<FileError>>(
             path: path(),
             source,
         })?;
-    {
-        let mut w = BufWriter::with_capacity(BUFFER, temp.as_file());
+    let file = temp.as_file();
+    std::thread::scope(|scope| -> Result<(), E> {
+        let mut w = Output::new(scope, file);
         write(&mut w)?;
         w.flush().map_err(|source| FileError::Write {
             path: path(),
             source,
         })?;
-    }
+        Ok(())
+    })?;
     temp.as_file()
         .sync_all()
         .map_err(|source| FileError::Sync {
