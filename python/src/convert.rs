@@ -151,7 +151,7 @@ pub(crate) fn convert(
     let plan = Plan::new(&model, &options).map_err(refused)?;
     let summary = py.detach(|| {
         let mut summary = Summary::default();
-        write_atomically(&dst, force, |w| match plan.write(&mut *w, |_| {}) {
+        write_atomically(&dst, force, |w| match plan.write(&mut *w, |read| input.release(read)) {
             Ok((_, s)) => {
                 summary = s;
                 Ok(())

@@ -112,7 +112,10 @@ pub(crate) fn run(args: &Args) -> Result<u8, Failure> {
     let mut summary = None;
     let mut refused = None;
     let written = write_atomically(&args.output, args.force, |w| {
-        match plan.write(&mut *w, |n| progress.inc(n)) {
+        match plan.write(&mut *w, |read| {
+            progress.inc(read.len() as u64);
+            input.release(read);
+        }) {
             Ok((_, s)) => {
                 summary = Some(s);
                 Ok(())

@@ -35,6 +35,13 @@ impl Input {
         self.file.bytes()
     }
 
+    /// Lets the system drop `part` of the bytes from the resident set
+    /// ([`MappedFile::release`]).
+    #[cfg(feature = "full-cli")]
+    pub(crate) fn release(&self, part: &[u8]) {
+        self.file.release(part);
+    }
+
     /// The file parsed as a model; a file that cannot be parsed is invalid (exit 1):
     /// `PATH: MESSAGE [CODE]`.
     #[cfg(feature = "full-cli")]

@@ -107,7 +107,7 @@ fn convert(bytes: &[u8], options: &Options) -> Result<(Vec<u8>, Summary, u64), C
     let model = Model::parse(bytes).unwrap();
     let plan = Plan::new(&model, options)?;
     let mut progress = 0;
-    let (out, summary) = plan.write(Vec::new(), |n| progress += n)?;
+    let (out, summary) = plan.write(Vec::new(), |read| progress += read.len() as u64)?;
     // What the plan announced is what was written.
     let written = Model::parse(&out).unwrap();
     let specs: Vec<TensorSpec> = written

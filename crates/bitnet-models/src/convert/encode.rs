@@ -192,6 +192,11 @@ fn tq1_0_codes(block: &[u8; 54], out: &mut [u8; 256]) {
     }
 }
 
+/// Whether any of `codes` is the reserved code 3: one pass without a branch (vectorized).
+pub(crate) fn has_reserved(codes: &[u8]) -> bool {
+    codes.iter().fold(0u8, |acc, &c| acc | (c & (c >> 1))) & 1 != 0
+}
+
 /// A byte's four 2-bit fields in the opposite order: a bitnetcpp group's byte (high bits first)
 /// as a QK256 half-block's (low bits first), and back. Shifts and masks only, so a loop of it
 /// is vectorized.

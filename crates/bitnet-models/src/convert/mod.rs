@@ -1,10 +1,12 @@
 //! Converting a model between ternary dialects, exactly or not at all (docs/convert.md).
 //!
-//! [`Plan::new`] decides everything that can be decided from the shapes and scales — which
-//! tensors are re-encoded, which copied, which `.scale` siblings appear or go, the metadata —
-//! and refuses, naming the tensor and the reason, whatever cannot be exact. [`Plan::write`]
-//! then streams the file: copied tensors byte for byte, re-encoded ones only after their decoded
-//! values (scales applied) have been compared bit for bit with the source's.
+//! [`Plan::new`] decides everything that can be decided from the shapes and the tensors' own
+//! scales — which tensors are re-encoded, which copied, which `.scale` siblings appear or go, the
+//! metadata — and refuses, naming the tensor and the reason, whatever cannot be exact.
+//! [`Plan::write`] then streams the file, reading each tensor once: copied tensors byte for byte,
+//! re-encoded ones a step of rows at a time, refused where their bytes cannot be exact (reserved
+//! codes, block scales that differ) and written only after they have been read back and found
+//! to decode to the source's values bit for bit ([`check`]).
 //!
 //! This module must not touch the file system: the caller gives a `Write` and commits the file
 //! (temp file, sync, rename) only when `write` succeeds.
@@ -164,7 +166,9 @@ pub struct Summary {
 
 impl<'m, 'a> Plan<'m, 'a> {
     /// Decides the output, or refuses: a ternary tensor that cannot be read, or cannot be
-    /// exact in the target (rows the target cannot hold, scales it cannot hold, reserved codes).
+    /// exact in the target (rows the target cannot hold, a tensor scale it cannot hold, a scale
+    /// with nowhere to go, an output whose flavor could not be told). What needs every block
+    /// of a tensor (reserved codes, block scales that differ) is found by [`Plan::write`].
     pub fn new(model: &'m Model<'a>, options: &Options) -> Result<Self, ConvertError> {
         let gguf = model.gguf();
         let target = options.target;
@@ -210,13 +214,6 @@ impl<'m, 'a> Plan<'m, 'a> {
                     "its rows have {} columns, and {target} needs a multiple of {}",
                     tensor.cols,
                     target.block_elems()
-                )));
-            }
-            let report = tensor.scan().map_err(|e| not_exact(e.to_string()))?;
-            if report.reserved_codes > 0 {
-                return Err(not_exact(format!(
-                    "{} element(s) hold the reserved code 3, which has no value to convert",
-                    report.reserved_codes
                 )));
             }
             let had_sibling = model.used_scale_sibling(index).is_some();
@@ -289,11 +286,12 @@ impl<'m, 'a> Plan<'m, 'a> {
     }
 
     /// Writes the output to `out`, checking every re-encoded tensor against the source before
-    /// writing it; `progress` is called with the input bytes each tensor accounts for.
+    /// writing it; `progress` is called with the input bytes each tensor read (its data: a
+    /// slice of the model's bytes) once they are written and no longer needed.
     pub fn write<W: Write>(
         &self,
         out: W,
-        mut progress: impl FnMut(u64),
+        mut progress: impl FnMut(&[u8]),
     ) -> Result<(W, Summary), ConvertError> {
         let gguf = self.model.gguf();
         let mut w = GgufWriter::new(out, &self.metadata, &self.specs)?;
@@ -310,7 +308,7 @@ impl<'m, 'a> Plan<'m, 'a> {
                         .map_err(ModelError::Gguf)?;
                     w.write_data(data)?;
                     summary.copied += 1;
-                    progress(spec.size);
+                    progress(data);
                 }
                 Item::Convert { index, scales } => {
                     let source = self.model.ternary(*index)?.ok_or_else(|| {
@@ -322,7 +320,7 @@ impl<'m, 'a> Plan<'m, 'a> {
                     self.convert(&source, scales, &mut w, &mut scratch)?;
                     summary.converted += 1;
                     summary.buffer_bytes = scratch.peak as u64;
-                    progress(source.stored.len() as u64);
+                    progress(source.stored);
                 }
                 Item::Scale { value } => {
                     w.write_data(&value.to_le_bytes())?;
@@ -357,7 +355,15 @@ impl<'m, 'a> Plan<'m, 'a> {
                 break;
             }
             let part = encode::rows_of(source, first..(first + step_rows).min(source.rows));
+            scales.check_rows(&part, first, target).map_err(not_exact)?;
             encode::codes(&part, &mut scratch.source);
+            if encode::has_reserved(&scratch.source) {
+                // Refused with the count compat-check's scan gives.
+                let count = source.scan().map_or(0, |r| r.reserved_codes);
+                return Err(not_exact(format!(
+                    "{count} element(s) hold the reserved code 3, which has no value to convert"
+                )));
+            }
             let at = scratch.filled;
             scratch.filled = encode::encode_rows(
                 &part,

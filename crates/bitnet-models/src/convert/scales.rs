@@ -1,9 +1,11 @@
 //! Where a converted tensor's scales go: the source's scale structure read from its bytes, and
 //! the target's worked out from it — or the reason the target cannot hold it exactly.
 //!
-//! Nothing here holds a scale per block: the target's block scales are either one value or the
-//! source's own, read from the source's blocks when a slice of rows is encoded
-//! ([`TargetScales::block_d`]), so memory does not grow with the tensor.
+//! Nothing here holds a scale per block, nor reads every block before the conversion starts: the
+//! target's block scales are either one value or the source's own, read from the source's blocks
+//! when a slice of rows is encoded ([`TargetScales::block_d`]) and checked there
+//! ([`TargetScales::check_rows`]), so memory does not grow with the tensor and each part of the
+//! file is read once.
 
 use half::f16;
 
@@ -43,6 +45,9 @@ pub(crate) struct TargetScales {
     pub(crate) blocks: BlockScales,
     /// The value of the `.scale` sibling to write after the tensor, if one is written.
     pub(crate) sibling: Option<f32>,
+    /// For a target with one scale from a source with block scales: the source's first block
+    /// scale, which every block must have.
+    pub(crate) uniform: Option<f16>,
 }
 
 impl TargetScales {
@@ -57,6 +62,38 @@ impl TargetScales {
                 f16::from_f32(source_d(source, row, col).to_f32() * s)
             }
         }
+    }
+
+    /// That the source rows `part` (from row `first_row` of the tensor) have the scales these
+    /// target scales were worked out for: every block the one scale, or, for block scales
+    /// taken from the source, one `d` under each target block and `d × times` an f16. Why not,
+    /// as the refusal says it.
+    pub(crate) fn check_rows(
+        &self,
+        part: &TernaryTensor<'_>,
+        first_row: usize,
+        target: TernaryFormat,
+    ) -> Result<(), String> {
+        if let Some(first) = self.uniform {
+            let format = part.format;
+            let at = format.code_bytes();
+            let per_row = part.cols.div_ceil(format.block_elems());
+            let ds = part.data.chunks_exact(format.block_bytes());
+            for (i, block) in ds.enumerate() {
+                let d = f16::from_le_bytes([block[at], block[at + 1]]);
+                if d.to_bits() != first.to_bits() {
+                    return Err(format!(
+                        "its block scales differ (block 0 has {first}, block {} {d}); the \
+                         target has one scale per tensor",
+                        first_row * per_row + i
+                    ));
+                }
+            }
+        }
+        if let BlockScales::Source { times } = self.blocks {
+            check_block_sources(part, first_row, target, times)?;
+        }
+        Ok(())
     }
 
     /// The `d` of every block of a `target` tensor converted from `source`, in order.
@@ -113,7 +150,7 @@ pub(crate) fn target_scales(
     let scales = source_scales(source);
     match target {
         TernaryFormat::Qk256 | TernaryFormat::BitnetCpp => {
-            let s = one_scale(source, scales)?;
+            let (s, uniform) = one_scale(source, scales);
             Ok(TargetScales {
                 tensor: s,
                 blocks: BlockScales::None,
@@ -122,6 +159,7 @@ pub(crate) fn target_scales(
                 } else {
                     None
                 },
+                uniform,
             })
         }
         TernaryFormat::BitNet32F16 | TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => {
@@ -139,13 +177,11 @@ pub(crate) fn target_scales(
                 (Scales::Blocks { post }, true) => (BlockScales::Source { times: None }, post),
                 (Scales::Blocks { post }, false) => (BlockScales::Source { times: post }, None),
             };
-            if let BlockScales::Source { times } = blocks {
-                check_block_sources(source, target, times)?;
-            }
             Ok(TargetScales {
                 tensor: 1.0,
                 blocks,
                 sibling,
+                uniform: None,
             })
         }
     }
@@ -155,6 +191,7 @@ pub(crate) fn target_scales(
 /// and that `d × times` is exactly an f16.
 fn check_block_sources(
     source: &TernaryTensor<'_>,
+    first_row: usize,
     target: TernaryFormat,
     times: Option<f32>,
 ) -> Result<(), String> {
@@ -174,16 +211,18 @@ fn check_block_sources(
                 .any(|col| at(col).to_bits() != first_d.to_bits())
             {
                 return Err(format!(
-                    "row {row}: block scales differ within {target}'s block of {elems} from \
-                     column {first}"
+                    "row {}: block scales differ within {target}'s block of {elems} from \
+                     column {first}",
+                    first_row + row
                 ));
             }
             if let Some(s) = times {
                 let combined = first_d.to_f32() * s;
                 if exact_f16(combined).is_none() {
                     return Err(format!(
-                        "row {row}: the scale {combined:e} (block scale times the .scale \
-                         tensor) is not exactly an f16"
+                        "row {}: the scale {combined:e} (block scale times the .scale \
+                         tensor) is not exactly an f16",
+                        first_row + row
                     ));
                 }
             }
@@ -192,30 +231,23 @@ fn check_block_sources(
     Ok(())
 }
 
-/// The one tensor scale a source's scales amount to: its own, or its block scales when they
-/// are all the same (times the second factor).
-fn one_scale(source: &TernaryTensor<'_>, scales: Scales) -> Result<f32, String> {
+/// The one tensor scale a source's scales amount to: its own, or its first block scale (times
+/// the second factor) with that block scale, which every block must share
+/// ([`TargetScales::check_rows`]).
+fn one_scale(source: &TernaryTensor<'_>, scales: Scales) -> (f32, Option<f16>) {
     match scales {
-        Scales::Tensor(s) => Ok(s),
+        Scales::Tensor(s) => (s, None),
         Scales::Blocks { post } => {
-            let format = source.format;
-            let mut d = source.data.chunks_exact(format.block_bytes()).map(|block| {
-                f16::from_le_bytes([block[format.code_bytes()], block[format.code_bytes() + 1]])
-            });
-            let Some(first) = d.next() else {
-                return Ok(post.unwrap_or(1.0));
+            let at = source.format.code_bytes();
+            let Some(bytes) = source.data.get(at..at + 2) else {
+                return (post.unwrap_or(1.0), None);
             };
-            if let Some((i, other)) = d.enumerate().find(|(_, x)| x.to_bits() != first.to_bits()) {
-                return Err(format!(
-                    "its block scales differ (block 0 has {first}, block {} {other}); the target \
-                     has one scale per tensor",
-                    i + 1
-                ));
-            }
-            Ok(match post {
+            let first = f16::from_le_bytes([bytes[0], bytes[1]]);
+            let s = match post {
                 Some(s) => first.to_f32() * s,
                 None => first.to_f32(),
-            })
+            };
+            (s, Some(first))
         }
     }
 }

@@ -142,6 +142,35 @@ impl MappedFile {
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }
+
+    /// Tells the system `part` (a slice of [`MappedFile::bytes`]) is not needed for now: its
+    /// pages leave this process's resident set. They stay in the page cache and read the same
+    /// if read again, so a pass over a file keeps its resident set to the part it is working
+    /// on. A hint: nothing happens off Unix, for a slice of other memory, or if the system
+    /// declines.
+    pub fn release(&self, part: &[u8]) {
+        #[cfg(unix)]
+        if let Some(map) = &self.map {
+            let Some(offset) = (part.as_ptr() as usize).checked_sub(map.as_ptr() as usize) else {
+                return;
+            };
+            if part.is_empty()
+                || offset
+                    .checked_add(part.len())
+                    .is_none_or(|end| end > map.len())
+            {
+                return;
+            }
+            // SAFETY: the map is of a file, shared and read-only. MADV_DONTNEED drops this
+            // process's page-table entries for the range and nothing else: a later read faults
+            // the same page-cache pages back in, so every slice of the map stays valid and holds
+            // the same bytes (under the condition `open` states: the file is not rewritten
+            // while it is read).
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, part.len())
+            };
+        }
+    }
 }
 
 /// Whether two files' metadata name the same file: the same device and inode on Unix.
@@ -241,6 +270,41 @@ mod tests {
         assert_eq!(MappedFile::open(&path).unwrap().bytes(), b"GGUF\x03");
         std::fs::write(&path, b"").unwrap();
         assert_eq!(MappedFile::open(&path).unwrap().bytes(), b"");
+    }
+
+    /// The resident kilobytes of the mapping that starts at `start`, from /proc/self/smaps.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fn resident_kib(start: usize) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let head = format!("{start:x}-");
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
+        assert!(lines.next().is_some(), "no mapping at {head}");
+        let rss = lines.find(|l| l.starts_with("Rss:")).unwrap();
+        rss.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn release_drops_pages_from_the_resident_set_and_keeps_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        let data: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = MappedFile::open(&path).unwrap();
+        let start = file.bytes().as_ptr() as usize;
+        assert!(file.bytes() == &data[..]);
+        // Read in full: all 8 MiB resident.
+        assert!(resident_kib(start) >= 8 << 10, "{}", resident_kib(start));
+        // The second half released: only the first half stays.
+        file.release(&file.bytes()[4 << 20..]);
+        let half = resident_kib(start);
+        assert!(half <= 4 << 10, "{half}");
+        // Other memory, an empty slice: nothing happens.
+        file.release(&data);
+        file.release(&[]);
+        assert_eq!(resident_kib(start), half);
+        // The bytes read the same.
+        assert!(file.bytes() == &data[..]);
     }
 
     #[test]

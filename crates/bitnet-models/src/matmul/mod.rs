@@ -247,9 +247,11 @@ impl<'a> Weights<'a> {
                 post = t.post_scale;
             }
             (Semantics::Ggml, _) => {
-                let scales = target_scales(&t, TernaryFormat::Tq2_0, false).map_err(|reason| {
-                    not_applicable(format!("it does not convert to tq2_0 exactly: {reason}"))
-                })?;
+                let scales = target_scales(&t, TernaryFormat::Tq2_0, false)
+                    .and_then(|s| s.check_rows(&t, 0, TernaryFormat::Tq2_0).map(|()| s))
+                    .map_err(|reason| {
+                        not_applicable(format!("it does not convert to tq2_0 exactly: {reason}"))
+                    })?;
                 block_d = scales
                     .all_block_d(&t, TernaryFormat::Tq2_0)
                     .iter()
