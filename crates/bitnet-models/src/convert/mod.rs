@@ -6,7 +6,7 @@
 //! [`Plan::write`] then streams the file, reading each tensor once: copied tensors byte for byte,
 //! re-encoded ones a step of rows at a time, refused where their bytes cannot be exact (reserved
 //! codes, block scales that differ) and written only after they have been read back and found
-//! to decode to the source's values bit for bit ([`check`]).
+//! to decode to the source's values bit for bit (docs/convert.md, "The check").
 //!
 //! This module must not touch the file system: the caller gives a `Write` and commits the file
 //! (temp file, sync, rename) only when `write` succeeds.
@@ -350,10 +350,9 @@ impl<'m, 'a> Plan<'m, 'a> {
             .checked_div(source.cols)
             .unwrap_or(1)
             .max(1);
-        for first in (0..source.rows).step_by(step_rows) {
-            if source.cols == 0 {
-                break;
-            }
+        // A tensor without columns has no values: nothing to read, check or write but its tail.
+        let rows = if source.cols == 0 { 0 } else { source.rows };
+        for first in (0..rows).step_by(step_rows) {
             let part = encode::rows_of(source, first..(first + step_rows).min(source.rows));
             scales.check_rows(&part, first, target).map_err(not_exact)?;
             encode::codes(&part, &mut scratch.source);
