@@ -151,16 +151,18 @@ pub(crate) fn convert(
     let plan = Plan::new(&model, &options).map_err(refused)?;
     let summary = py.detach(|| {
         let mut summary = Summary::default();
-        write_atomically(&dst, force, |w| match plan.write(&mut *w, |read| input.release(read)) {
-            Ok((_, s)) => {
-                summary = s;
-                Ok(())
+        write_atomically(&dst, force, |w| {
+            match plan.write(&mut *w, |read| input.release(read)) {
+                Ok((_, s)) => {
+                    summary = s;
+                    Ok(())
+                }
+                Err(ConvertError::Write(e)) => Err(Stopped::File(FileError::Write {
+                    path: dst.clone(),
+                    source: std::io::Error::other(e),
+                })),
+                Err(e) => Err(Stopped::Refused(e)),
             }
-            Err(ConvertError::Write(e)) => Err(Stopped::File(FileError::Write {
-                path: dst.clone(),
-                source: std::io::Error::other(e),
-            })),
-            Err(e) => Err(Stopped::Refused(e)),
         })
         .map(|()| summary)
     });

@@ -648,3 +648,30 @@ fn memory_does_not_grow_with_the_tensor() {
     let want: Vec<f32> = big.weights.iter().map(|&x| f32::from(x) * 0.5).collect();
     assert!(values == want);
 }
+
+/// A TQ source's block scale times its `.scale` tensor becomes BitNet32F16's `d` when the
+/// product is an f16 (the sum would not be: 1 + 2⁻²⁰), and is refused when it is not; a
+/// one-block TQ2_0 tensor's scale (d × sibling) becomes QK256's (as bitnetcpp, 96 bytes would
+/// also fit BitNet32F16, and the output is refused).
+#[test]
+fn a_second_factor_goes_into_the_block_scale_or_is_refused() {
+    let tiny = 2f32.powi(-20);
+    let ws = vec![w("blk.0.attn_q.weight", 256, 8, tiny, 1.0)];
+    let input = model(Tq2_0, &ws);
+    let (out, ..) = convert(&input, &options(BitNet32F16)).unwrap();
+    assert!(decoded(&out, ws[0].name) == ws[0].expected_bits());
+
+    let ws = vec![w("blk.0.attn_q.weight", 256, 8, 0.7228557, 1.0)];
+    let (tensor, reason) = refusal(&model(Tq2_0, &ws), BitNet32F16);
+    assert_eq!(tensor, "blk.0.attn_q.weight");
+    assert_eq!(
+        reason,
+        "row 0: the scale 7.228557e-1 (block scale times the .scale tensor) is not exactly an f16"
+    );
+
+    // One block: d = 0.5 and a sibling of 1.5, so the one scale is 0.75.
+    let one = vec![w("blk.0.attn_q.weight", 256, 1, 0.75, 0.5)];
+    let input = model(Tq2_0, &one);
+    let (out, ..) = convert(&input, &options(Qk256)).unwrap();
+    assert!(decoded(&out, one[0].name) == one[0].expected_bits());
+}

@@ -184,6 +184,15 @@ mod tests {
         // A shorter side differs where it ends.
         assert_eq!(first_difference(&a, &a[..150]), Some(150));
         assert_eq!(first_difference(&a[..150], &a), Some(150));
+        // Bytes with no bit in common: zeros and a single bit.
+        let zeros = [0u8; 128];
+        let mut one = zeros;
+        one[70] = 1;
+        assert_eq!(first_difference(&zeros, &one), Some(70));
+        // Equal, of whole chunks and none.
+        for n in [0, 64, 128] {
+            assert_eq!(first_difference(&a[..n], &a[..n]), None, "{n}");
+        }
     }
 
     /// Scales the tests draw from: signed zeros, a negative, and values of one f16.
