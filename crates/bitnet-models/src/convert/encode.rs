@@ -334,3 +334,34 @@ pub(crate) fn view<'b>(
         offset: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::rows_of;
+    use crate::format::TernaryFormat;
+    use crate::model::TernaryTensor;
+
+    #[test]
+    fn rows_of_is_those_rows_and_where_they_are() {
+        // 4 rows of 256 as bitnetcpp: 64 bytes a row, then the 32-byte tail.
+        let stored: Vec<u8> = (0..4 * 64 + 32).map(|i| i as u8).collect();
+        let t = TernaryTensor {
+            name: "t",
+            format: TernaryFormat::BitnetCpp,
+            data: &stored[..256],
+            stored: &stored,
+            rows: 4,
+            cols: 256,
+            scale: 0.5,
+            post_scale: None,
+            offset: 1000,
+        };
+        let part = rows_of(&t, 1..3);
+        assert_eq!((part.rows, part.cols, part.scale), (2, 256, 0.5));
+        assert_eq!(part.data, &stored[64..192]);
+        // Its bytes as stored are its blocks (no tail), at their place in the file.
+        assert_eq!(part.stored, part.data);
+        assert_eq!(part.offset, 1064);
+        assert_eq!(rows_of(&t, 3..4).offset, 1192);
+    }
+}
