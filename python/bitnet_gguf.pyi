@@ -170,6 +170,7 @@ class ConvertSummary:
     bytes_in: int
     bytes_out: int
     buffer_bytes: int
+    workers: int
 
 @final
 class TensorDiff:

@@ -30,8 +30,10 @@ pub(crate) struct PyConvertSummary {
     bytes_in: u64,
     /// The output's size.
     bytes_out: u64,
-    /// The memory the conversion's buffers held at their largest, beyond the mapped input.
+    /// The memory the conversion's buffers can hold at once, beyond the mapped input.
     buffer_bytes: u64,
+    /// The threads that encoded and checked the tensors (0: the calling one).
+    workers: usize,
 }
 
 #[pymethods]
@@ -152,7 +154,8 @@ pub(crate) fn convert(
     let summary = py.detach(|| {
         let mut summary = Summary::default();
         write_atomically(&dst, force, |w| {
-            match plan.write(&mut *w, |read| input.release(read)) {
+            let mut released = 0;
+            match plan.write(&mut *w, |read| input.release_behind(read, &mut released)) {
                 Ok((_, s)) => {
                     summary = s;
                     Ok(())
@@ -180,5 +183,6 @@ pub(crate) fn convert(
         bytes_in: input.bytes().len() as u64,
         bytes_out,
         buffer_bytes: summary.buffer_bytes,
+        workers: summary.workers,
     })
 }

@@ -36,7 +36,7 @@ def test_convert_writes_what_the_cli_writes(source, tmp_path):
         summary = b.convert(src, ours, to=to)
         assert ours.read_bytes() == theirs.read_bytes(), to
         want = json.loads(run.stdout)
-        for key in ("converted", "copied", "scales_written", "scales_dropped", "bytes_in", "bytes_out", "buffer_bytes"):
+        for key in ("converted", "copied", "scales_written", "scales_dropped", "bytes_in", "bytes_out", "buffer_bytes", "workers"):
             assert getattr(summary, key) == want[key], key
         assert summary.to == want["to"] == to
         # The values survive, scales applied, tensor by tensor (diff checks the same in Rust).

@@ -111,10 +111,11 @@ pub(crate) fn run(args: &Args) -> Result<u8, Failure> {
     progress.set_message(args.output.display().to_string());
     let mut summary = None;
     let mut refused = None;
+    let mut released = 0;
     let written = write_atomically(&args.output, args.force, |w| {
         match plan.write(&mut *w, |read| {
             progress.inc(read.len() as u64);
-            input.release(read);
+            input.release_behind(read, &mut released);
         }) {
             Ok((_, s)) => {
                 summary = Some(s);
@@ -151,6 +152,7 @@ pub(crate) fn run(args: &Args) -> Result<u8, Failure> {
             "bytes_in": input.bytes().len(),
             "bytes_out": bytes_out,
             "buffer_bytes": summary.buffer_bytes,
+            "workers": summary.workers,
             "seconds": seconds,
         });
         writeln!(out, "{line}").or_usage()?;

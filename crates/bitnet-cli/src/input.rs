@@ -35,11 +35,11 @@ impl Input {
         self.file.bytes()
     }
 
-    /// Lets the system drop `part` of the bytes from the resident set
-    /// ([`MappedFile::release`]).
+    /// `part` of the bytes is done with, and all before it: the system may drop them from the
+    /// resident set, in pieces of 8 MiB or more ([`MappedFile::release_behind`]).
     #[cfg(feature = "full-cli")]
-    pub(crate) fn release(&self, part: &[u8]) {
-        self.file.release(part);
+    pub(crate) fn release_behind(&self, part: &[u8], released: &mut usize) {
+        self.file.release_behind(part, released);
     }
 
     /// The file parsed as a model; a file that cannot be parsed is invalid (exit 1):

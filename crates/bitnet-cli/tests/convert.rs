@@ -123,6 +123,7 @@ fn every_target_from(source: TernaryFormat) {
         assert_eq!(v["bytes_in"], input.len(), "{what}");
         assert_eq!(v["bytes_out"], bytes.len(), "{what}");
         assert_eq!(v["buffer_bytes"], largest, "{what}");
+        assert_eq!(v["workers"], summary.workers, "{what}");
         assert!(v["seconds"].as_f64().unwrap() >= 0.0, "{what}");
         assert!(stderr(&out).is_empty(), "{what}: {}", stderr(&out));
 
@@ -823,6 +824,7 @@ fn json_output_shape() {
         "bytes_in",
         "bytes_out",
         "buffer_bytes",
+        "workers",
         "seconds",
     ];
     assert_eq!(v.as_object().unwrap().len(), keys.len(), "{text}");
@@ -832,16 +834,18 @@ fn json_output_shape() {
         .map(|k| text.find(&format!("\"{k}\":")).unwrap())
         .collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
-    for k in &keys[3..10] {
+    for k in &keys[3..11] {
         assert!(v[k].is_u64(), "{k}: {text}");
     }
     assert!(v["seconds"].is_f64(), "{text}");
     assert_eq!(v["to"], "qk256");
     assert_eq!(v["scales_written"], 3);
     assert_eq!(v["scales_dropped"], 0);
-    // The memory bound: ffn_down, 768 × 32, is the largest step: its codes on each side (a
-    // byte per value) and its 6144 bytes as QK256 (which has no block scales).
-    assert_eq!(v["buffer_bytes"], 2 * 768 * 32 + 6144);
+    // The memory bound: ffn_down, 768 × 32, is the largest step and chunk: for each worker, its
+    // codes on each side (a byte per value) and two chunks of its 6144 bytes as QK256 (which has
+    // no block scales).
+    let workers = v["workers"].as_u64().unwrap().max(1);
+    assert_eq!(v["buffer_bytes"], workers * (2 * 768 * 32 + 2 * 6144));
     assert!(stderr(&out).is_empty());
 }
 

@@ -173,9 +173,10 @@ fn every_direction_decodes_to_the_weights_times_the_scale() {
                 BitNet32F16 | BitnetCpp => false,
             };
             let source_siblings = matches!(source, Qk256 | Tq2_0 | Tq1_0);
-            // Each of these tensors is one step: both sides' codes (a byte per value), the
-            // target's block scales (two bytes each) and its blocks.
-            let largest = ws
+            // Each of these tensors is one step and one chunk. For each worker (one per chunk
+            // at most; one's worth where no thread can be started, as on wasm32), the largest step's codes on each side (a byte per value) and target
+            // block scales (two bytes each), and two of the largest chunk's blocks.
+            let step = ws
                 .iter()
                 .map(|w| {
                     let blocks = if target.has_block_scale() {
@@ -183,12 +184,17 @@ fn every_direction_decodes_to_the_weights_times_the_scale() {
                     } else {
                         0
                     };
-                    2 * (w.rows * w.cols) as u64
-                        + 2 * blocks
-                        + target.data_bytes(w.rows as u64, w.cols as u64).unwrap()
+                    2 * (w.rows * w.cols) as u64 + 2 * blocks
                 })
                 .max()
                 .unwrap();
+            let chunk = ws
+                .iter()
+                .map(|w| target.data_bytes(w.rows as u64, w.cols as u64).unwrap())
+                .max()
+                .unwrap();
+            assert!(summary.workers <= ws.len(), "{summary:?}");
+            let largest = summary.workers.max(1) as u64 * (step + 2 * chunk);
             assert_eq!(
                 summary,
                 Summary {
@@ -197,6 +203,7 @@ fn every_direction_decodes_to_the_weights_times_the_scale() {
                     scales_written: if keeps { 3 } else { 0 },
                     scales_dropped: if source_siblings && !keeps { 3 } else { 0 },
                     buffer_bytes: largest,
+                    workers: summary.workers,
                 },
                 "{what}"
             );
@@ -615,27 +622,23 @@ fn an_ignored_sibling_is_kept_or_refused() {
     }
 }
 
-/// A tensor many steps long converts with buffers of a step and the 1 MiB gathered for a
-/// write, not of the tensor: 8 Mi values (8 MiB of codes, 2 MiB as bitnetcpp) → TQ2_0.
+/// A tensor many steps and chunks long converts with buffers of a step and two chunks per
+/// worker, not of the tensor: 8 Mi values (8 MiB of codes, 2 MiB as bitnetcpp) → TQ2_0.
 #[test]
 fn memory_does_not_grow_with_the_tensor() {
     let (rows, cols) = (8192, 1024);
     let big = w("blk.0.ffn_up.weight", cols, rows, 0.5, 1.0);
     let input = model(BitnetCpp, std::slice::from_ref(&big));
     let (out, summary, _) = convert(&input, &options(Tq2_0)).unwrap();
-    // A step is 64 rows here (64 Ki values): both sides' codes, 256 block scales (two bytes
-    // each), and the bytes gathered for one write: under 1 MiB before the step, 64 × 4 blocks
-    // of 66 bytes more after it.
-    let step_values = 64 * cols as u64;
-    let step_bytes = 64 * 4 * 66;
-    let bound = 2 * step_values + 2 * 256 + (1 << 20) + step_bytes;
-    assert!(
-        summary.buffer_bytes <= bound,
-        "{} > {bound}",
-        summary.buffer_bytes
-    );
-    // It did gather a whole write's worth.
-    assert!(summary.buffer_bytes > 1 << 20, "{}", summary.buffer_bytes);
+    // A step is 64 rows here (64 Ki values): both sides' codes and 256 block scales (two bytes
+    // each); a chunk 1024 rows (1 Mi values): 1024 × 4 blocks of 66 bytes. For each worker
+    // (eight chunks: as many as the machine has processors, up to four; one's worth where no
+    // thread can be started), a step and two chunks.
+    let step = 2 * 64 * cols as u64 + 2 * 256;
+    let chunk = 1024 * 4 * 66;
+    assert!(summary.workers <= 4, "{summary:?}");
+    let workers = summary.workers.max(1) as u64;
+    assert_eq!(summary.buffer_bytes, workers * (step + 2 * chunk));
     // And the output is right: the weights, values 0.5 × w, through the reader.
     let model = Model::parse(&out).unwrap();
     let i = model

@@ -49,28 +49,31 @@ pub(crate) fn same_values(
     same_scales(source, converted, first_row)
 }
 
-/// The scales of one row of `t`, one per `step` columns from column 0, as bits (the block's f16
-/// `d`, or the tensor's f32 scale), into `out`. `step` divides the block size.
-fn scale_bits(t: &TernaryTensor<'_>, row: usize, step: usize, out: &mut Vec<u32>) {
+/// The scales of one row of `t` as runs: `(unit, bits)` where the scale of `step`-column unit
+/// `unit` onwards becomes `bits` (the block's f16 `d`, or the tensor's f32 scale), into `out`;
+/// the first run starts at unit 0. `step` divides the block size.
+fn scale_runs(t: &TernaryTensor<'_>, row: usize, step: usize, out: &mut Vec<(usize, u32)>) {
     out.clear();
-    let units = t.cols.div_ceil(step);
     let format = t.format;
     if !format.has_block_scale() {
-        out.resize(units, t.scale.to_bits());
+        out.push((0, t.scale.to_bits()));
         return;
     }
     let row_bytes = t.data.len() / t.rows;
     let data = &t.data[row * row_bytes..(row + 1) * row_bytes];
     let at = format.code_bytes();
     let per_block = format.block_elems() / step;
-    for block in data.chunks_exact(format.block_bytes()) {
+    let mut last = None;
+    for (i, block) in data.chunks_exact(format.block_bytes()).enumerate() {
         let d = u32::from(u16::from_le_bytes([block[at], block[at + 1]]));
-        out.extend(std::iter::repeat_n(d, per_block));
+        if last != Some(d) {
+            out.push((i * per_block, d));
+            last = Some(d);
+        }
     }
-    out.truncate(units);
 }
 
-/// What codes 0, 1 and 2 decode to under the scale `bits` of `t` (as [`scale_bits`] gives it),
+/// What codes 0, 1 and 2 decode to under the scale `bits` of `t` (as [`scale_runs`] gives it),
 /// as the kernels compute them: `code_weight(code) × s`, times the tensor's second factor if
 /// it has one.
 fn values(t: &TernaryTensor<'_>, bits: u32) -> [f32; 3] {
@@ -94,7 +97,8 @@ fn scale_span(t: &TernaryTensor<'_>) -> usize {
     }
 }
 
-/// That every code stands for the same value on both sides, block by block.
+/// That every code stands for the same value on both sides, block by block: each row's scales
+/// as runs on each side, compared wherever either changes.
 fn same_scales(
     source: &TernaryTensor<'_>,
     converted: &TernaryTensor<'_>,
@@ -107,23 +111,38 @@ fn same_scales(
     // The scales last compared: the same pair again needs no new comparison.
     let mut last = None;
     for row in 0..source.rows {
-        scale_bits(source, row, step, &mut a);
-        scale_bits(converted, row, step, &mut b);
-        for (unit, key) in a.iter().copied().zip(b.iter().copied()).enumerate() {
-            if last == Some(key) {
-                continue;
+        scale_runs(source, row, step, &mut a);
+        scale_runs(converted, row, step, &mut b);
+        let (mut i, mut j) = (0, 0);
+        while let (Some(&(ua, ka)), Some(&(ub, kb))) = (a.get(i), b.get(j)) {
+            let key = (ka, kb);
+            if last != Some(key) {
+                let (va, vb) = (values(source, ka), values(converted, kb));
+                if let Some(code) = (0..3).find(|&c| va[c].to_bits() != vb[c].to_bits()) {
+                    return Err(format!(
+                        "row {}, column {}: code {code} decodes to {:e}, not {:e}",
+                        first_row + row,
+                        ua.max(ub) * step,
+                        vb[code],
+                        va[code]
+                    ));
+                }
+                last = Some(key);
             }
-            let (va, vb) = (values(source, key.0), values(converted, key.1));
-            if let Some(code) = (0..3).find(|&c| va[c].to_bits() != vb[c].to_bits()) {
-                return Err(format!(
-                    "row {}, column {}: code {code} decodes to {:e}, not {:e}",
-                    first_row + row,
-                    unit * step,
-                    vb[code],
-                    va[code]
-                ));
+            // On to the next change on either side (both, where they change together).
+            let (na, nb) = (
+                a.get(i + 1).map_or(usize::MAX, |r| r.0),
+                b.get(j + 1).map_or(usize::MAX, |r| r.0),
+            );
+            if na == usize::MAX && nb == usize::MAX {
+                break;
             }
-            last = Some(key);
+            if na <= nb {
+                i += 1;
+            }
+            if nb <= na {
+                j += 1;
+            }
         }
     }
     Ok(())
@@ -156,7 +175,7 @@ fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use half::f16;
     use proptest::prelude::*;
 
@@ -200,7 +219,7 @@ mod tests {
 
     /// A `rows × cols` tensor of `format` holding `codes` (row-major), each block's scale that
     /// of `unit_scale(row, first column)`, QK256 and bitnetcpp's tensor scale that of (0, 0).
-    fn tensor(
+    pub(crate) fn tensor(
         format: TernaryFormat,
         codes: &[u8],
         (rows, cols): (usize, usize),

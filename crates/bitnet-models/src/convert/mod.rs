@@ -14,6 +14,7 @@
 mod check;
 mod encode;
 pub(crate) mod scales;
+mod workers;
 
 use std::io::Write;
 
@@ -24,6 +25,7 @@ use crate::format::TernaryFormat;
 use crate::model::{scale_sibling_name, Model, ModelError, TernaryTensor};
 
 use scales::{target_scales, TargetScales};
+use workers::{Job, Refusal, Workers, CHUNK_VALUES};
 
 /// The key naming the model's quantization.
 const FILE_TYPE_KEY: &str = "general.file_type";
@@ -114,27 +116,6 @@ enum Item {
     Scale { value: f32 },
 }
 
-/// The bytes of converted tensors [`Plan::write`] gathers before writing them: 1 MiB, so each
-/// write is a large one.
-const WRITE_BYTES: usize = 1 << 20;
-
-/// The buffers [`Plan::write`] reuses from step to step and tensor to tensor: a step's codes on
-/// each side and its target block scales, and the converted bytes not yet written. They hold a
-/// step of [`encode::STEP_VALUES`] values (or one row, if longer) and [`WRITE_BYTES`], whatever
-/// the size of the tensors.
-#[derive(Debug, Default)]
-struct Scratch {
-    source: Vec<u8>,
-    converted: Vec<u8>,
-    d: Vec<half::f16>,
-    /// Converted bytes, `out[..filled]` not yet written.
-    out: Vec<u8>,
-    filled: usize,
-    /// The most bytes a step used: both sides' codes, its block scales, the bytes not yet
-    /// written.
-    peak: usize,
-}
-
 /// What the output will be, decided before anything is written.
 #[derive(Debug)]
 pub struct Plan<'m, 'a> {
@@ -156,12 +137,16 @@ pub struct Summary {
     pub scales_written: usize,
     /// `.scale` siblings of the input not written (their value went elsewhere).
     pub scales_dropped: usize,
-    /// The most bytes the conversion's buffers held at once: a step's codes (a byte per value,
-    /// each side), its target block scales (two bytes each) and the converted bytes not yet
-    /// written. The memory a conversion needs beyond the mapped input, with the output's write
-    /// buffers (3 MiB); a step is 64 Ki values (or one row, if longer) and the bytes not yet
-    /// written stay under 1 MiB plus a step, whatever the size of the tensors.
+    /// The bytes the conversion's buffers can hold at once, whatever the size of the tensors:
+    /// for each worker, a step's codes (a byte per value, each side) and target block scales
+    /// (two bytes each) at the largest step, and two chunks of converted bytes at the largest
+    /// chunk. A step is 64 Ki values and a chunk 1 Mi (whole rows; one row when a row is
+    /// longer). The memory a conversion needs beyond the mapped input, with the output's
+    /// write buffers (3 MiB).
     pub buffer_bytes: u64,
+    /// The worker threads that encoded and checked the chunks (one per processor, at most
+    /// four); 0 where none could be started and the calling thread did it.
+    pub workers: usize,
 }
 
 impl<'m, 'a> Plan<'m, 'a> {
@@ -288,6 +273,10 @@ impl<'m, 'a> Plan<'m, 'a> {
     /// Writes the output to `out`, checking every re-encoded tensor against the source before
     /// writing it; `progress` is called with the input bytes each tensor read (its data: a
     /// slice of the model's bytes) once they are written and no longer needed.
+    ///
+    /// Ternary tensors are re-encoded and checked a chunk of rows at a time on worker threads,
+    /// one per processor (none where threads cannot be started), while this thread writes the
+    /// chunks before them in order.
     pub fn write<W: Write>(
         &self,
         out: W,
@@ -295,110 +284,94 @@ impl<'m, 'a> Plan<'m, 'a> {
     ) -> Result<(W, Summary), ConvertError> {
         let gguf = self.model.gguf();
         let mut w = GgufWriter::new(out, &self.metadata, &self.specs)?;
-        let mut scratch = Scratch::default();
+        // Every ternary tensor, resolved (as `Plan::new` found them), with its scales.
+        let mut sources = Vec::new();
+        for item in &self.items {
+            if let Item::Convert { index, scales } = item {
+                sources.push((self.resolve(*index)?, scales));
+            }
+        }
         let mut summary = Summary {
             scales_dropped: self.dropped_siblings(),
             ..Summary::default()
         };
-        for (item, spec) in self.items.iter().zip(&self.specs) {
-            match item {
-                Item::Copy { index } => {
-                    let data = gguf
-                        .tensor_bytes(&gguf.tensors()[*index], spec.size)
-                        .map_err(ModelError::Gguf)?;
-                    w.write_data(data)?;
-                    summary.copied += 1;
-                    progress(data);
-                }
-                Item::Convert { index, scales } => {
-                    let source = self.model.ternary(*index)?.ok_or_else(|| {
-                        ModelError::Gguf(bitnet_gguf::GgufError::ByteSizeOverflow {
-                            tensor: spec.name.clone(),
-                            ne: spec.ne.clone(),
-                        })
-                    })?;
-                    self.convert(&source, scales, &mut w, &mut scratch)?;
-                    summary.converted += 1;
-                    summary.buffer_bytes = scratch.peak as u64;
-                    progress(source.stored);
-                }
-                Item::Scale { value } => {
-                    w.write_data(&value.to_le_bytes())?;
-                    summary.scales_written += 1;
+        std::thread::scope(|scope| {
+            let total = sources.iter().map(|(s, _)| chunk_count(s)).sum();
+            let mut workers = Workers::new(scope, self.target, workers::wanted(total));
+            let mut jobs = sources
+                .iter()
+                .flat_map(|&(source, scales)| chunks(source, scales));
+            let mut sources = sources.iter();
+            for (item, spec) in self.items.iter().zip(&self.specs) {
+                // The workers kept busy: chunks of later tensors go out while earlier tensors
+                // (copied ones too) are written.
+                workers.give_from(&mut jobs);
+                match item {
+                    Item::Copy { index } => {
+                        let data = gguf
+                            .tensor_bytes(&gguf.tensors()[*index], spec.size)
+                            .map_err(ModelError::Gguf)?;
+                        w.write_data(data)?;
+                        summary.copied += 1;
+                        progress(data);
+                    }
+                    Item::Convert { .. } => {
+                        let Some(&(source, scales)) = sources.next() else {
+                            break;
+                        };
+                        let not_exact = |reason: String| ConvertError::NotExact {
+                            tensor: source.name.to_owned(),
+                            target: self.target,
+                            reason,
+                        };
+                        for _ in 0..chunk_count(&source) {
+                            workers.give_from(&mut jobs);
+                            let Some(done) = workers.take() else { break };
+                            match done.result {
+                                Ok(()) => w.write_data(done.bytes())?,
+                                Err(Refusal::Reason(reason)) => return Err(not_exact(reason)),
+                                Err(Refusal::Reserved) => {
+                                    // Refused with the count compat-check's scan gives.
+                                    let count = source.scan().map_or(0, |r| r.reserved_codes);
+                                    return Err(not_exact(format!(
+                                        "{count} element(s) hold the reserved code 3, which has \
+                                         no value to convert"
+                                    )));
+                                }
+                            }
+                            workers.recycle(done.out);
+                        }
+                        if self.target == TernaryFormat::BitnetCpp {
+                            let mut tail = [0u8; crate::format::BITNETCPP_TAIL];
+                            tail[..4].copy_from_slice(&scales.tensor.to_le_bytes());
+                            w.write_data(&tail)?;
+                        }
+                        summary.converted += 1;
+                        progress(source.stored);
+                    }
+                    Item::Scale { value } => {
+                        w.write_data(&value.to_le_bytes())?;
+                        summary.scales_written += 1;
+                    }
                 }
             }
-        }
+            summary.buffer_bytes = workers.buffer_bytes() as u64;
+            summary.workers = workers.threads();
+            Ok(())
+        })?;
         Ok((w.finish()?, summary))
     }
 
-    /// Re-encodes `source` a step of rows at a time, checks each step decodes to the same
-    /// values, and writes the bytes (gathered to [`WRITE_BYTES`]).
-    fn convert<W: Write>(
-        &self,
-        source: &TernaryTensor<'_>,
-        scales: &TargetScales,
-        w: &mut GgufWriter<W>,
-        scratch: &mut Scratch,
-    ) -> Result<(), ConvertError> {
-        let not_exact = |reason: String| ConvertError::NotExact {
-            tensor: source.name.to_owned(),
-            target: self.target,
-            reason,
-        };
-        let target = self.target;
-        let step_rows = encode::STEP_VALUES
-            .checked_div(source.cols)
-            .unwrap_or(1)
-            .max(1);
-        // A tensor without columns has no values: nothing to read, check or write but its tail.
-        let rows = if source.cols == 0 { 0 } else { source.rows };
-        for first in (0..rows).step_by(step_rows) {
-            let part = encode::rows_of(source, first..(first + step_rows).min(source.rows));
-            scales.check_rows(&part, first, target).map_err(not_exact)?;
-            encode::codes(&part, &mut scratch.source);
-            if encode::has_reserved(&scratch.source) {
-                // Refused with the count compat-check's scan gives.
-                let count = source.scan().map_or(0, |r| r.reserved_codes);
-                return Err(not_exact(format!(
-                    "{count} element(s) hold the reserved code 3, which has no value to convert"
-                )));
-            }
-            let at = scratch.filled;
-            scratch.filled = encode::encode_rows(
-                &part,
-                target,
-                scales,
-                &scratch.source,
-                &mut scratch.d,
-                (&mut scratch.out, at),
-            );
-            let converted = encode::view(&part, target, &scratch.out[at..scratch.filled], scales);
-            check::same_values(
-                &part,
-                &converted,
-                first,
-                &scratch.source,
-                &mut scratch.converted,
-            )
-            .map_err(|e| not_exact(format!("the check found {e}")))?;
-            let used = scratch.source.len()
-                + scratch.converted.len()
-                + 2 * scratch.d.len()
-                + scratch.filled;
-            scratch.peak = scratch.peak.max(used);
-            if scratch.filled >= WRITE_BYTES {
-                w.write_data(&scratch.out[..scratch.filled])?;
-                scratch.filled = 0;
-            }
-        }
-        w.write_data(&scratch.out[..scratch.filled])?;
-        scratch.filled = 0;
-        if target == TernaryFormat::BitnetCpp {
-            let mut tail = [0u8; crate::format::BITNETCPP_TAIL];
-            tail[..4].copy_from_slice(&scales.tensor.to_le_bytes());
-            w.write_data(&tail)?;
-        }
-        Ok(())
+    /// Ternary tensor `index` resolved, which `Plan::new` found it is.
+    fn resolve(&self, index: usize) -> Result<TernaryTensor<'a>, ConvertError> {
+        self.model.ternary(index)?.ok_or_else(|| {
+            let t = &self.model.gguf().tensors()[index];
+            ModelError::Gguf(bitnet_gguf::GgufError::ByteSizeOverflow {
+                tensor: t.name.to_owned(),
+                ne: t.ne().to_vec(),
+            })
+            .into()
+        })
     }
 
     /// How many `.scale` siblings of the input the output does not have.
@@ -493,4 +466,31 @@ fn metadata(model: &Model<'_>, options: &Options) -> Vec<(String, MetadataValue)
         out.insert(at, (FILE_TYPE_KEY.to_owned(), MetadataValue::U32(ft)));
     }
     out
+}
+
+/// Rows per chunk of `source`: [`CHUNK_VALUES`] values in whole rows (at least one row).
+fn chunk_rows(source: &TernaryTensor<'_>) -> usize {
+    CHUNK_VALUES.checked_div(source.cols).unwrap_or(1).max(1)
+}
+
+/// How many chunks `source` is encoded in (none without values).
+fn chunk_count(source: &TernaryTensor<'_>) -> usize {
+    if source.cols == 0 {
+        0
+    } else {
+        source.rows.div_ceil(chunk_rows(source))
+    }
+}
+
+/// The chunks of `source`, in order.
+fn chunks<'m, 'p>(
+    source: TernaryTensor<'m>,
+    scales: &'p TargetScales,
+) -> impl Iterator<Item = Job<'m, 'p>> {
+    let step = chunk_rows(&source);
+    (0..chunk_count(&source)).map(move |i| Job {
+        source,
+        scales,
+        rows: i * step..((i + 1) * step).min(source.rows),
+    })
 }

@@ -16,6 +16,10 @@ use memmap2::Mmap;
 
 pub use output::Output;
 
+/// The bytes [`MappedFile::release_behind`] lets a reader be done with before releasing them:
+/// 8 MiB.
+pub const RELEASE_BYTES: usize = 8 << 20;
+
 /// Why a file could not be opened, mapped or written. Each message starts with the path.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -141,6 +145,27 @@ impl MappedFile {
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// For a file read front to back: `part` (a slice of [`MappedFile::bytes`]) is done with,
+    /// and so is everything before it. Once [`RELEASE_BYTES`] or more are done with past
+    /// `*released` (an offset, 0 at first), they are released ([`MappedFile::release`]) up to
+    /// `part`'s end, and `*released` moves there: a few calls of `release` for a whole file,
+    /// each costing every processor running a thread of the process an interruption (to
+    /// forget the pages' addresses), rather than one per tensor.
+    pub fn release_behind(&self, part: &[u8], released: &mut usize) {
+        let bytes = self.bytes();
+        let Some(end) = (part.as_ptr() as usize)
+            .checked_sub(bytes.as_ptr() as usize)
+            .and_then(|start| start.checked_add(part.len()))
+            .filter(|&end| end <= bytes.len())
+        else {
+            return;
+        };
+        if end.saturating_sub(*released) >= RELEASE_BYTES {
+            self.release(&bytes[*released..end]);
+            *released = end;
+        }
     }
 
     /// Tells the system `part` (a slice of [`MappedFile::bytes`]) is not needed for now: its
@@ -304,6 +329,41 @@ mod tests {
         file.release(&[]);
         assert_eq!(resident_kib(start), half);
         // The bytes read the same.
+        assert!(file.bytes() == &data[..]);
+    }
+
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn release_behind_releases_what_was_read_once_there_is_enough_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        let mib = 1 << 20;
+        let data: Vec<u8> = (0..24 * mib as u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = MappedFile::open(&path).unwrap();
+        let start = file.bytes().as_ptr() as usize;
+        assert!(file.bytes() == &data[..]);
+        let full = resident_kib(start);
+        assert!(full >= 24 << 10, "{full}");
+        let mut released = 0;
+        // 3 MiB and 6 MiB done with: under 8 MiB, nothing released.
+        for part in [0..3 * mib, 3 * mib..6 * mib] {
+            file.release_behind(&file.bytes()[part], &mut released);
+            assert_eq!(released, 0);
+            assert_eq!(resident_kib(start), full);
+        }
+        // 9 MiB: all of it released, from the start.
+        file.release_behind(&file.bytes()[6 * mib..9 * mib], &mut released);
+        assert_eq!(released, 9 * mib);
+        let rest = resident_kib(start);
+        assert!((14 << 10..=15 << 10).contains(&rest), "{rest}");
+        // Another 8 MiB exactly: released too (the bound is inclusive).
+        file.release_behind(&file.bytes()[9 * mib..17 * mib], &mut released);
+        assert_eq!(released, 17 * mib);
+        assert!(resident_kib(start) <= 7 << 10, "{}", resident_kib(start));
+        // Other memory: nothing happens.
+        file.release_behind(&data[20 * mib..], &mut released);
+        assert_eq!(released, 17 * mib);
         assert!(file.bytes() == &data[..]);
     }
 
