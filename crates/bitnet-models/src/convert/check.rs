@@ -331,6 +331,41 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn names_the_first_scale_that_differs_in_a_later_row_and_block() {
+        // Row 0 the same everywhere; row 1: TQ2_0's second block has d = 2, and BitNet32F16's
+        // 32-column blocks under it have 2 too, but for columns 288..320 (3).
+        let (rows, cols) = (2, 512);
+        let codes = vec![0u8; rows * cols];
+        let unit = |r: usize, c: usize| match (r, c) {
+            (0, _) | (_, 0..256) => 1.0,
+            (_, 288) => 3.0,
+            _ => 2.0,
+        };
+        let a = tensor(TernaryFormat::Tq2_0, &codes, (rows, cols), &unit, None);
+        let b = tensor(
+            TernaryFormat::BitNet32F16,
+            &codes,
+            (rows, cols),
+            &unit,
+            None,
+        );
+        assert_eq!(
+            check(&a, &b),
+            Err("row 1, column 288: code 0 decodes to -3e0, not -2e0".to_owned())
+        );
+        // Without the 3, the same.
+        let same = |r: usize, c: usize| if r == 0 || c < 256 { 1.0 } else { 2.0 };
+        let b = tensor(
+            TernaryFormat::BitNet32F16,
+            &codes,
+            (rows, cols),
+            &same,
+            None,
+        );
+        assert_eq!(check(&a, &b), Ok(()));
+    }
+
+    #[test]
     fn names_the_first_difference() {
         let (rows, cols) = (2, 256);
         let codes: Vec<u8> = (0..rows * cols).map(|i| (i % 3) as u8).collect();
