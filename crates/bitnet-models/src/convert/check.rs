@@ -14,7 +14,7 @@ use half::f16;
 use crate::kernels::code_weight;
 use crate::model::TernaryTensor;
 
-use super::encode::codes;
+use super::encode::{codes, wide};
 
 /// Compares `converted` with `source` (the same rows, `first_row` onwards in the tensor):
 /// `source_codes` holds the source's codes; `converted_codes` is a buffer for the other side's.
@@ -152,7 +152,17 @@ fn same_scales(
 ///
 /// 64 bytes at a time without a branch, in fixed-size arrays (so the loop is vectorized); the
 /// first differing one is looked for only in a chunk that has one.
+/// With AVX2 where the CPU has it.
 fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    wide(
+        #[inline(always)]
+        || first_difference_in(a, b),
+    )
+}
+
+/// [`first_difference`]'s loop, inlined into the AVX2 or plain function.
+#[inline(always)]
+fn first_difference_in(a: &[u8], b: &[u8]) -> Option<usize> {
     let n = a.len().min(b.len());
     let (a, b, longer) = (&a[..n], &b[..n], a.len() != b.len());
     let (ca, _) = a.as_chunks::<64>();
