@@ -98,11 +98,15 @@ fn encode_chunk(
         result: Ok(()),
         step_bytes: 0,
     };
-    done.result = encode_steps(target, job, scratch, &mut done);
+    done.result = encode::wide(
+        #[inline(always)]
+        || encode_steps(target, job, scratch, &mut done),
+    );
     done
 }
 
 /// [`encode_chunk`]'s steps, into `done`.
+#[inline(always)]
 fn encode_steps(
     target: TernaryFormat,
     job: &Job<'_, '_>,
