@@ -255,6 +255,15 @@ pub fn write_atomically<E: From<FileError>>(
         })?;
         Ok(())
     })?;
+    // The blocks allocated past the end (`Output`'s preallocation, on Linux) released: a
+    // truncation to the size the file has.
+    #[cfg(target_os = "linux")]
+    file.metadata()
+        .and_then(|m| file.set_len(m.len()))
+        .map_err(|source| FileError::Write {
+            path: path(),
+            source,
+        })?;
     temp.as_file()
         .sync_all()
         .map_err(|source| FileError::Sync {
@@ -434,6 +443,33 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"two");
         assert_eq!(temporaries(dir.path()), Vec::<String>::new());
+    }
+
+    /// The blocks allocated ahead of the writes are released: the file holds what its size
+    /// needs, not the 16 MiB allocated at a time.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn holds_no_blocks_past_its_end() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.bin");
+        let data = vec![0x5a; 3 * output::BUFFER + 5];
+        write_atomically::<FileError>(&target, false, |w| {
+            w.write_all(&data).map_err(|source| FileError::Write {
+                path: target.clone(),
+                source,
+            })
+        })
+        .unwrap();
+        let meta = std::fs::metadata(&target).unwrap();
+        assert_eq!(meta.len(), data.len() as u64);
+        let held = meta.blocks() * 512;
+        assert!(
+            held < data.len() as u64 + output::PREALLOCATE / 4,
+            "{held} bytes held for {}",
+            data.len()
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), data);
     }
 
     #[test]
