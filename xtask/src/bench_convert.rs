@@ -7,9 +7,8 @@
 //! into place (its file safety, docs/convert.md), which `cp` does not, so `cp` followed by
 //! `sync` of the copy is timed too. Each repetition runs `cp`, `cp` and `sync`, then `convert`
 //! for one target, so all see the same machine state, after one untimed `cp` and `convert`;
-//! the ratios are of the medians. The
-//! programs are timed as processes (`Instant` around `Command::status`), so the figures include
-//! starting them.
+//! the ratios are of the medians. The programs are timed as processes (`Instant` around
+//! `Command::status`), so the figures include starting them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
