@@ -155,6 +155,7 @@ pub(crate) fn convert(
         let mut summary = Summary::default();
         write_atomically(&dst, force, |w| {
             let mut released = 0;
+            w.copy_from(&input);
             match plan.write(&mut *w, |read| input.release_behind(read, &mut released)) {
                 Ok((_, s)) => {
                     summary = s;

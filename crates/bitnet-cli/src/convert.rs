@@ -113,6 +113,7 @@ pub(crate) fn run(args: &Args) -> Result<u8, Failure> {
     let mut refused = None;
     let mut released = 0;
     let written = write_atomically(&args.output, args.force, |w| {
+        w.copy_from(input.mapped());
         match plan.write(&mut *w, |read| {
             progress.inc(read.len() as u64);
             input.release_behind(read, &mut released);

@@ -42,6 +42,12 @@ impl Input {
         self.file.release_behind(part, released);
     }
 
+    /// The mapped file, for an output that copies from it ([`bitnet_models::files::Output::copy_from`]).
+    #[cfg(feature = "full-cli")]
+    pub(crate) fn mapped(&self) -> &MappedFile {
+        &self.file
+    }
+
     /// The file parsed as a model; a file that cannot be parsed is invalid (exit 1):
     /// `PATH: MESSAGE [CODE]`.
     #[cfg(feature = "full-cli")]

@@ -24,9 +24,9 @@ fn built((metadata, tensors): &Model) -> Vec<u8> {
     b.build().unwrap()
 }
 
-/// Streams `model` with its data cut into pieces of `piece` bytes (across tensor boundaries).
-fn streamed((metadata, tensors): &Model, piece: usize) -> Result<Vec<u8>, WriteError> {
-    let specs: Vec<TensorSpec> = tensors
+/// The declarations of `model`'s tensors.
+fn specs((_, tensors): &Model) -> Vec<TensorSpec> {
+    tensors
         .iter()
         .map(|(name, ne, ty, data)| TensorSpec {
             name: name.clone(),
@@ -34,8 +34,13 @@ fn streamed((metadata, tensors): &Model, piece: usize) -> Result<Vec<u8>, WriteE
             ggml_type: *ty,
             size: data.len() as u64,
         })
-        .collect();
-    let mut w = GgufWriter::new(Vec::new(), metadata, &specs)?;
+        .collect()
+}
+
+/// Streams `model` with its data cut into pieces of `piece` bytes (across tensor boundaries).
+fn streamed(model: &Model, piece: usize) -> Result<Vec<u8>, WriteError> {
+    let (metadata, tensors) = model;
+    let mut w = GgufWriter::new(Vec::new(), metadata, &specs(model))?;
     let all: Vec<u8> = tensors.iter().flat_map(|t| t.3.clone()).collect();
     for chunk in all.chunks(piece.max(1)) {
         w.write_data(chunk)?;
@@ -179,4 +184,45 @@ fn strings_past_the_limit_are_refused() {
             ..
         }) if len == (1 << 30) + 1
     ));
+}
+
+/// `write_data_with` hands its callback each tensor's part of the data, never the padding, and
+/// writes what `write_data` writes; the callback's error comes back.
+#[test]
+fn write_data_with_puts_each_tensors_part() {
+    let model: Model = (
+        vec![("general.name".into(), "x".into())],
+        vec![
+            ("a".into(), vec![2], ggml_type::F32, (1..=8).collect()),
+            ("b".into(), vec![1], ggml_type::F32, (9..=12).collect()),
+        ],
+    );
+    let specs = specs(&model);
+    let mut w = GgufWriter::new(Vec::new(), &model.0, &specs).unwrap();
+    let mut pieces = Vec::new();
+    let data: Vec<u8> = (1..=12).collect();
+    w.write_data_with(&data[..3], |out, piece| {
+        pieces.push(piece.to_vec());
+        out.extend_from_slice(piece);
+        Ok(())
+    })
+    .unwrap();
+    w.write_data_with(&data[3..], |out, piece| {
+        pieces.push(piece.to_vec());
+        out.extend_from_slice(piece);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        pieces,
+        [vec![1, 2, 3], vec![4, 5, 6, 7, 8], vec![9, 10, 11, 12]]
+    );
+    assert_eq!(w.finish().unwrap(), built(&model));
+
+    let mut w = GgufWriter::new(Vec::new(), &model.0, &specs).unwrap();
+    let failed = w.write_data_with(&data, |_, _| Err(std::io::Error::other("no room")));
+    match failed {
+        Err(WriteError::Io(e)) => assert_eq!(e.to_string(), "no room"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -47,7 +47,19 @@ impl<W: Write> GgufWriter<W> {
 
     /// Appends `data` to the tensors' data, in order: a piece may end inside a tensor or span
     /// several; each tensor's padding is written as soon as it is complete.
-    pub fn write_data(&mut self, mut data: &[u8]) -> Result<(), WriteError> {
+    pub fn write_data(&mut self, data: &[u8]) -> Result<(), WriteError> {
+        self.write_data_with(data, |out, piece| out.write_all(piece))
+    }
+
+    /// [`GgufWriter::write_data`], with the bytes of `data` put on the output by `put`, called
+    /// once for each tensor's part of them (in order; the padding is written as usual). `put`
+    /// must write all of its piece, or fail: an output that can copy the bytes from where they
+    /// came from, rather than be handed them, does it here.
+    pub fn write_data_with(
+        &mut self,
+        mut data: &[u8],
+        mut put: impl FnMut(&mut W, &[u8]) -> std::io::Result<()>,
+    ) -> Result<(), WriteError> {
         while !data.is_empty() {
             let Some(&(_, size)) = self.tensors.get(self.current) else {
                 return Err(WriteError::TooMuchData {
@@ -56,7 +68,7 @@ impl<W: Write> GgufWriter<W> {
             };
             let room = usize::try_from(size - self.written).unwrap_or(usize::MAX);
             let (now, rest) = data.split_at(room.min(data.len()));
-            self.out.write_all(now)?;
+            put(&mut self.out, now)?;
             self.written += now.len() as u64;
             data = rest;
             self.skip_empty()?;

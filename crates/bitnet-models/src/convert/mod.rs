@@ -8,21 +8,23 @@
 //! codes, block scales that differ) and written only after they have been read back and found
 //! to decode to the source's values bit for bit (docs/convert.md, "The check").
 //!
-//! This module must not touch the file system: the caller gives a `Write` and commits the file
-//! (temp file, sync, rename) only when `write` succeeds.
+//! This module must not touch the file system: the caller gives a [`Sink`] (a `Write`, or an
+//! output that copies unchanged tensors itself) and commits the file (temp file, sync, rename)
+//! only when `write` succeeds.
 
 mod check;
 mod encode;
 pub(crate) mod scales;
+mod sink;
 mod workers;
-
-use std::io::Write;
 
 use bitnet_gguf::{ggml_type, GgufWriter, MetadataValue, TensorSpec, WriteError};
 
 use crate::detect::detect_flavor;
 use crate::format::TernaryFormat;
 use crate::model::{scale_sibling_name, Model, ModelError, TernaryTensor};
+
+pub use sink::Sink;
 
 use scales::{target_scales, TargetScales};
 use workers::{Job, Refusal, Workers, CHUNK_VALUES};
@@ -277,7 +279,7 @@ impl<'m, 'a> Plan<'m, 'a> {
     /// Ternary tensors are re-encoded and checked a chunk of rows at a time on worker threads,
     /// one per processor (none where threads cannot be started), while this thread writes the
     /// chunks before them in order.
-    pub fn write<W: Write>(
+    pub fn write<W: Sink>(
         &self,
         out: W,
         mut progress: impl FnMut(&[u8]),
@@ -311,7 +313,7 @@ impl<'m, 'a> Plan<'m, 'a> {
                         let data = gguf
                             .tensor_bytes(&gguf.tensors()[*index], spec.size)
                             .map_err(ModelError::Gguf)?;
-                        w.write_data(data)?;
+                        w.write_data_with(data, |out, part| out.copy(part))?;
                         summary.copied += 1;
                         progress(data);
                     }

@@ -11,6 +11,7 @@ mod output;
 use std::fs::{File, Metadata};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -100,6 +101,8 @@ pub enum FileError {
 #[derive(Debug)]
 pub struct MappedFile {
     map: Option<Mmap>,
+    /// The file, kept open for [`Output::copy_from`], whose writing thread copies from it.
+    file: Arc<File>,
 }
 
 impl MappedFile {
@@ -121,7 +124,10 @@ impl MappedFile {
             return Err(FileError::NotRegular { path: path_buf() });
         }
         if meta.len() == 0 {
-            return Ok(Self { map: None });
+            return Ok(Self {
+                map: None,
+                file: Arc::new(file),
+            });
         }
         // SAFETY: `Mmap::map` is unsafe because the mapped bytes can change under the `&[u8]`
         // handed out if another process writes to or truncates the file while it is mapped.
@@ -139,7 +145,10 @@ impl MappedFile {
             // A hint only: validation reads the file front to back.
             let _ = map.advise(memmap2::Advice::Sequential);
         }
-        Ok(Self { map: Some(map) })
+        Ok(Self {
+            map: Some(map),
+            file: Arc::new(file),
+        })
     }
 
     /// The file's bytes.
@@ -174,6 +183,8 @@ impl MappedFile {
     /// on. A hint: nothing happens off Unix, for a slice of other memory, or if the system
     /// declines.
     pub fn release(&self, part: &[u8]) {
+        #[cfg(not(unix))]
+        let _ = part;
         #[cfg(unix)]
         if let Some(map) = &self.map {
             let Some(offset) = (part.as_ptr() as usize).checked_sub(map.as_ptr() as usize) else {

@@ -7,12 +7,17 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread::Scope;
+
+use super::MappedFile;
+use crate::convert::Sink;
 
 /// Bytes per buffer: 1 MiB, so every write reaching the file is a large one.
 pub(super) const BUFFER: usize = 1 << 20;
 
-/// Buffers at once: one being filled, and up to two queued or being written by the thread.
+/// Pieces at once: a buffer being filled, and up to two pieces queued or being written by the
+/// thread.
 const BUFFERS: usize = 3;
 
 /// Bytes written between two requests to start writing them back to the disk: 8 MiB.
@@ -22,23 +27,51 @@ const WRITEBACK: u64 = 8 << 20;
 /// 1 MiB writes, made by a thread of their own where one can be started (in the caller's thread
 /// where not, as on `wasm32-wasip1`). An error writing the file comes back from a later `write`
 /// or from `flush`.
+///
+/// Given its input ([`Output::copy_from`]), it is a [`Sink`] that copies the unchanged tensors
+/// of a conversion file to file, as `cp` does (Linux's `copy_file_range`: the system copies the
+/// pages, which never enter this process), rather than through its buffers.
 #[derive(Debug)]
 pub struct Output<'f> {
     buf: Vec<u8>,
     to: To<'f>,
+    source: Option<Source>,
+    copied: u64,
 }
 
 /// Where full buffers go.
 #[derive(Debug)]
 enum To<'f> {
-    /// To the writing thread; it sends each buffer back once written (or the error).
+    /// To the writing thread; it answers each piece once written (or with the error), handing
+    /// back a buffer to reuse.
     Thread {
-        send: SyncSender<Vec<u8>>,
-        back: Receiver<io::Result<Vec<u8>>>,
+        send: SyncSender<Piece>,
+        back: Receiver<io::Result<Option<Vec<u8>>>>,
         in_flight: usize,
     },
     /// Straight to the file.
     File(Writeback<'f>),
+}
+
+/// What the writing thread is given, in the order of the file.
+#[derive(Debug)]
+enum Piece {
+    /// Bytes to write; the buffer goes back to be filled again.
+    Bytes(Vec<u8>),
+    /// `len` bytes of `from` from `offset`, copied by the system.
+    Copy {
+        from: Arc<File>,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// The input file [`Output::copy_from`] was given, and where its bytes are mapped.
+#[derive(Debug)]
+struct Source {
+    file: Arc<File>,
+    start: usize,
+    len: usize,
 }
 
 impl<'f> Output<'f> {
@@ -47,14 +80,14 @@ impl<'f> Output<'f> {
     where
         'f: 's,
     {
-        let (send, queue) = sync_channel::<Vec<u8>>(BUFFERS - 1);
-        let (done, back) = sync_channel::<io::Result<Vec<u8>>>(BUFFERS);
+        let (send, queue) = sync_channel::<Piece>(BUFFERS - 1);
+        let (done, back) = sync_channel::<io::Result<Option<Vec<u8>>>>(BUFFERS);
         let thread = std::thread::Builder::new()
             .name("write".into())
             .spawn_scoped(scope, move || {
                 let mut file = Writeback::new(file);
-                for buf in queue {
-                    let result = file.write_all(&buf).map(|()| buf);
+                for piece in queue {
+                    let result = file.put(piece);
                     let failed = result.is_err();
                     if done.send(result).is_err() || failed {
                         break;
@@ -72,44 +105,83 @@ impl<'f> Output<'f> {
         Output {
             buf: Vec::with_capacity(BUFFER),
             to,
+            source: None,
+            copied: 0,
         }
+    }
+
+    /// Names the input whose bytes [`Sink::copy`] is given: parts of [`MappedFile::bytes`] of
+    /// 1 MiB or more (a write buffer) are copied from `input`'s file by the system (on Linux; the
+    /// bytes are written like any others elsewhere, and where the system cannot copy between
+    /// the two files).
+    pub fn copy_from(&mut self, input: &MappedFile) {
+        let bytes = input.bytes();
+        self.source = Some(Source {
+            file: Arc::clone(&input.file),
+            start: bytes.as_ptr() as usize,
+            len: bytes.len(),
+        });
+    }
+
+    /// The bytes handed to the system to copy from the input ([`Output::copy_from`]) rather
+    /// than written.
+    pub fn copied_bytes(&self) -> u64 {
+        self.copied
+    }
+
+    /// Where `part` starts in the input's file, if it is a part of it to copy.
+    fn offset_in_source(&self, part: &[u8]) -> Option<u64> {
+        let source = self.source.as_ref()?;
+        let offset = (part.as_ptr() as usize).checked_sub(source.start)?;
+        let fits = offset
+            .checked_add(part.len())
+            .is_some_and(|end| end <= source.len);
+        (cfg!(target_os = "linux") && fits && part.len() >= BUFFER).then_some(offset as u64)
     }
 
     /// Hands the current buffer on and takes an empty one.
     fn pass_on(&mut self) -> io::Result<()> {
+        let full = std::mem::take(&mut self.buf);
+        let spare = self.hand_on(Piece::Bytes(full))?;
+        self.buf = spare.unwrap_or_else(|| Vec::with_capacity(BUFFER));
+        Ok(())
+    }
+
+    /// Hands `piece` to the thread (first waiting for an answer when [`BUFFERS`] are in use),
+    /// or writes it; returns a buffer to reuse, emptied, when one came back.
+    fn hand_on(&mut self, piece: Piece) -> io::Result<Option<Vec<u8>>> {
         match &mut self.to {
-            To::File(file) => {
-                file.write_all(&self.buf)?;
-                self.buf.clear();
-            }
+            To::File(file) => Ok(file.put(piece)?.map(cleared)),
             To::Thread {
                 send,
                 back,
                 in_flight,
             } => {
-                let next = if *in_flight + 1 < BUFFERS {
-                    Vec::with_capacity(BUFFER)
-                } else {
+                let mut spare = None;
+                if *in_flight + 1 >= BUFFERS {
                     *in_flight -= 1;
-                    returned(back)?
-                };
-                let full = std::mem::replace(&mut self.buf, next);
-                if send.send(full).is_err() {
+                    spare = returned(back)?;
+                }
+                if send.send(piece).is_err() {
                     // The thread stopped: it sent its error back.
                     return Err(returned(back).err().unwrap_or_else(stopped));
                 }
                 *in_flight += 1;
+                Ok(spare)
             }
         }
-        Ok(())
     }
 }
 
-/// The next buffer the thread sends back, emptied, or its error.
-fn returned(back: &Receiver<io::Result<Vec<u8>>>) -> io::Result<Vec<u8>> {
-    let mut buf = back.recv().map_err(|_| stopped())??;
+/// The next answer of the thread: a buffer to reuse (emptied) or none, or its error.
+fn returned(back: &Receiver<io::Result<Option<Vec<u8>>>>) -> io::Result<Option<Vec<u8>>> {
+    Ok(back.recv().map_err(|_| stopped())??.map(cleared))
+}
+
+/// `buf`, emptied.
+fn cleared(mut buf: Vec<u8>) -> Vec<u8> {
     buf.clear();
-    Ok(buf)
+    buf
 }
 
 /// The error for a writing thread that went away without saying why.
@@ -145,6 +217,28 @@ impl Write for Output<'_> {
     }
 }
 
+impl Sink for Output<'_> {
+    /// Copies `part` from the input's file when it is a large enough part of the input given
+    /// to [`Output::copy_from`] (after the bytes buffered before it); writes it otherwise.
+    fn copy(&mut self, part: &[u8]) -> io::Result<()> {
+        let (Some(offset), Some(source)) = (self.offset_in_source(part), &self.source) else {
+            return self.write_all(part);
+        };
+        let from = Arc::clone(&source.file);
+        if !self.buf.is_empty() {
+            self.pass_on()?;
+        }
+        let piece = Piece::Copy {
+            from,
+            offset,
+            len: part.len() as u64,
+        };
+        self.hand_on(piece)?;
+        self.copied += part.len() as u64;
+        Ok(())
+    }
+}
+
 /// A file written from its start, with its blocks allocated [`PREALLOCATE`] bytes ahead of the
 /// writes, and the system asked to start writing each [`WRITEBACK`] bytes back to the disk as
 /// soon as they are written (Linux's `fallocate` and `sync_file_range`; elsewhere neither).
@@ -166,14 +260,35 @@ impl<'f> Writeback<'f> {
         }
     }
 
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let end = self.written + bytes.len() as u64;
+    /// Writes or copies `piece`; hands a written buffer back.
+    fn put(&mut self, piece: Piece) -> io::Result<Option<Vec<u8>>> {
+        match piece {
+            Piece::Bytes(buf) => {
+                self.extend(buf.len() as u64, |mut file| file.write_all(&buf))?;
+                Ok(Some(buf))
+            }
+            Piece::Copy { from, offset, len } => {
+                // In pieces of WRITEBACK bytes, so writeback starts as the copy goes on.
+                let mut done = 0;
+                while done < len {
+                    let n = (len - done).min(WRITEBACK);
+                    self.extend(n, |file| copy_range(&from, offset + done, file, n))?;
+                    done += n;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Puts `len` bytes at the end of the file with `put`: allocated ahead, written back as
+    /// they grow.
+    fn extend(&mut self, len: u64, put: impl FnOnce(&File) -> io::Result<()>) -> io::Result<()> {
+        let end = self.written + len;
         // Past the first buffer (a small file is not worth it).
         if end > self.allocated && self.written > 0 {
             self.allocated = preallocate(self.file, self.written, end - self.written);
         }
-        let mut file = self.file;
-        file.write_all(bytes)?;
+        put(self.file)?;
         self.written = end;
         if self.written - self.started >= WRITEBACK {
             start_writeback(self.file, self.started, self.written - self.started);
@@ -183,7 +298,89 @@ impl<'f> Writeback<'f> {
     }
 }
 
+/// Appends `len` bytes of `from` from `offset` to `to` (at its position): copied by the system
+/// (`copy_file_range`), or read and written where it cannot copy between these files. An
+/// input that ends before them is an error.
+#[cfg(target_os = "linux")]
+fn copy_range(from: &File, offset: u64, to: &File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut at = i64::try_from(offset).map_err(|_| io::Error::other("offset past i64"))?;
+    let mut left = len;
+    while left > 0 {
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(1 << 30);
+        // SAFETY: `copy_file_range` takes two file descriptors, which `from` and `to` keep
+        // open for the call, a pointer to `at`, which lives through it, a null pointer (write
+        // at `to`'s position) and integers; it touches no other memory of ours.
+        let copied = unsafe {
+            libc::copy_file_range(
+                from.as_raw_fd(),
+                &mut at,
+                to.as_raw_fd(),
+                std::ptr::null_mut(),
+                n,
+                0,
+            )
+        };
+        match copied {
+            0 => return Err(ended(offset, len, left)),
+            n if n > 0 => left -= n as u64,
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => {}
+                    // Not between these files (other file systems, no support): by hand.
+                    Some(
+                        libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::EPERM,
+                    ) => return read_and_write(from, offset + (len - left), to, left),
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`copy_range`] without the system's copy: read into a buffer and written.
+#[cfg(target_os = "linux")]
+fn read_and_write(from: &File, offset: u64, mut to: &File, len: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; usize::try_from(len).unwrap_or(BUFFER).min(BUFFER)];
+    let mut done = 0;
+    while done < len {
+        let want = (len - done).min(buf.len() as u64) as usize;
+        let n = match from.read_at(&mut buf[..want], offset + done) {
+            Ok(0) => return Err(ended(offset, len, len - done)),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// Never called: [`Output::copy_from`] copies only on Linux.
+#[cfg(not(target_os = "linux"))]
+fn copy_range(_from: &File, _offset: u64, _to: &File, _len: u64) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// The error for an input that ends with `left` of the `len` bytes from `offset` not copied.
+#[cfg(target_os = "linux")]
+fn ended(offset: u64, len: u64, left: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!(
+            "the input ends at offset {}, {left} bytes short of the {len} to copy from \
+             offset {offset}",
+            offset + (len - left)
+        ),
+    )
+}
+
 /// Bytes of the file allocated at a time, ahead of the writes: 16 MiB.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(super) const PREALLOCATE: u64 = 16 << 20;
 
 /// Allocates the blocks of `file` for at least `len` bytes from `offset` (the end of what is
@@ -233,82 +430,4 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
 fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 #[cfg(test)]
-mod tests {
-    use std::io::Write;
-
-    #[cfg(target_os = "linux")]
-    use super::{preallocate, PREALLOCATE};
-    use super::{Output, BUFFER};
-
-    /// Bytes that tell their place: byte `i` is `i × 7 mod 251`.
-    fn bytes(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 7 % 251) as u8).collect()
-    }
-
-    /// The blocks asked for are allocated, the size unchanged; asked again, from the end.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn preallocates_without_changing_the_size() {
-        use std::os::unix::fs::MetadataExt;
-        let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::File::create(dir.path().join("out.bin")).unwrap();
-        // At least PREALLOCATE, or what is asked for where it is more.
-        assert_eq!(preallocate(&file, 0, 10), PREALLOCATE);
-        let held = file.metadata().unwrap().blocks() * 512;
-        assert!(held >= PREALLOCATE, "{held}");
-        assert_eq!(file.metadata().unwrap().len(), 0);
-        assert_eq!(
-            preallocate(&file, PREALLOCATE, PREALLOCATE + 4096),
-            2 * PREALLOCATE + 4096
-        );
-        let held = file.metadata().unwrap().blocks() * 512;
-        assert!(held >= 2 * PREALLOCATE + 4096, "{held}");
-        assert_eq!(file.metadata().unwrap().len(), 0);
-    }
-
-    #[test]
-    fn writes_everything_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.bin");
-        let file = std::fs::File::create(&path).unwrap();
-        // Small pieces, a piece larger than all the buffers together, an odd end: more
-        // buffers than are ever in flight, each reused.
-        let data = bytes(7 * BUFFER + 12_345);
-        std::thread::scope(|scope| {
-            let mut out = Output::new(scope, &file);
-            let (head, rest) = data.split_at(1000);
-            for piece in head.chunks(7) {
-                out.write_all(piece).unwrap();
-            }
-            let (big, tail) = rest.split_at(4 * BUFFER + 3);
-            out.write_all(big).unwrap();
-            out.write_all(tail).unwrap();
-            out.flush().unwrap();
-            // Nothing is left to write: a second flush is a no-op.
-            out.flush().unwrap();
-        });
-        assert_eq!(std::fs::read(&path).unwrap(), data);
-    }
-
-    #[test]
-    fn an_error_of_the_file_comes_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.bin");
-        std::fs::write(&path, b"").unwrap();
-        // Open for reading only: every write fails.
-        let file = std::fs::File::open(&path).unwrap();
-        let data = bytes(5 * BUFFER);
-        std::thread::scope(|scope| {
-            let mut out = Output::new(scope, &file);
-            let result = out.write_all(&data).and_then(|()| out.flush());
-            let e = result.unwrap_err();
-            assert_ne!(e.kind(), std::io::ErrorKind::Other, "{e}");
-        });
-        // A small write fails at the flush.
-        std::thread::scope(|scope| {
-            let mut out = Output::new(scope, &file);
-            out.write_all(b"abc").unwrap();
-            assert!(out.flush().is_err());
-        });
-    }
-}
+mod tests;
