@@ -258,6 +258,9 @@ pub fn write_atomically<E: From<FileError>>(
         })?;
     let file = temp.as_file();
     std::thread::scope(|scope| -> Result<(), E> {
+        if overwrite {
+            forget_cached(scope, target);
+        }
         let mut w = Output::new(scope, file);
         write(&mut w)?;
         w.flush().map_err(|source| FileError::Write {
@@ -293,6 +296,38 @@ pub fn write_atomically<E: From<FileError>>(
     })?;
     Ok(())
 }
+
+/// For a `target` about to be replaced: a thread in `scope` asks the system to drop the pages
+/// of `target`'s present file from the page cache (Linux's `posix_fadvise(POSIX_FADV_DONTNEED)`;
+/// its bytes stay on the disk, unchanged). Freeing a large file's pages is what makes the rename
+/// over it slow (measured here: 8–12 ms for an 88 MB file of the 20–50 ms its rename took):
+/// done here, it runs beside the writing instead of after it. Nothing happens where `target`
+/// is not a regular file that can be opened, off Linux, or if the thread cannot be started.
+#[cfg(target_os = "linux")]
+fn forget_cached<'s>(scope: &'s std::thread::Scope<'s, '_>, target: &Path) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Without blocking: a FIFO or device at the path is not opened for long.
+    let old = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(target);
+    let Ok(old) = old else { return };
+    if !old.metadata().is_ok_and(|m| m.is_file()) {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("forget".into())
+        .spawn_scoped(scope, move || {
+            // SAFETY: `posix_fadvise` takes a file descriptor, which `old` keeps open for the
+            // call, and integers; it touches no memory of ours. Advice only: its result does
+            // not matter.
+            unsafe { libc::posix_fadvise(old.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        });
+}
+
+#[cfg(not(target_os = "linux"))]
+fn forget_cached<'s>(_scope: &'s std::thread::Scope<'s, '_>, _target: &Path) {}
 
 #[cfg(test)]
 mod tests;

@@ -219,3 +219,48 @@ fn same_file_by_metadata() {
     assert!(same_file(&meta(&a), &meta(&a)));
     assert!(!same_file(&meta(&a), &meta(&b)));
 }
+
+/// The pages of `path` in the page cache (`mincore` over a map of it).
+#[cfg(target_os = "linux")]
+fn cached_pages(path: &Path) -> usize {
+    let file = File::open(path).unwrap();
+    // SAFETY: a read-only map of a file no one writes during the test.
+    let map = unsafe { Mmap::map(&file) }.unwrap();
+    let pages = map.len().div_ceil(4096);
+    let mut resident = vec![0u8; pages];
+    // SAFETY: `map` is a live mapping of `map.len()` bytes, and `resident` has a byte for each
+    // of its 4 KiB pages (the page size here; more bytes than needed were it larger).
+    let done = unsafe { libc::mincore(map.as_ptr() as *mut _, map.len(), resident.as_mut_ptr()) };
+    assert_eq!(done, 0);
+    resident.iter().filter(|&&r| r & 1 == 1).count()
+}
+
+/// Replacing a file drops its pages from the page cache; its bytes are the same (read here
+/// through a second link to it).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_replaced_files_pages_leave_the_page_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.bin");
+    let old: Vec<u8> = (0..8u32 << 20).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&target, &old).unwrap();
+    File::open(&target).unwrap().sync_all().unwrap();
+    let kept = dir.path().join("kept.bin");
+    std::fs::hard_link(&target, &kept).unwrap();
+    let pages = old.len() / 4096;
+    assert!(
+        cached_pages(&kept) > pages / 2,
+        "the file was not cached to begin with"
+    );
+    write_atomically::<FileError>(&target, true, |w| {
+        w.write_all(b"new").map_err(|source| FileError::Write {
+            path: target.clone(),
+            source,
+        })
+    })
+    .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"new");
+    let cached = cached_pages(&kept);
+    assert!(cached < pages / 2, "{cached} of {pages} pages still cached");
+    assert!(std::fs::read(&kept).unwrap() == old);
+}
