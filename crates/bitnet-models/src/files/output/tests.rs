@@ -5,7 +5,7 @@ use std::io::Write;
 
 #[cfg(target_os = "linux")]
 use super::{preallocate, PREALLOCATE};
-use super::{Output, To, BUFFER, BUFFERS};
+use super::{Output, To, BUFFER, BUFFERS, WRITEBACK};
 
 /// The pieces `out` handed to its thread and had no answer for yet.
 fn in_flight(out: &Output<'_>) -> usize {
@@ -62,6 +62,8 @@ fn writes_everything_in_order() {
         for piece in tail.chunks(BUFFER / 3) {
             out.write_all(piece).unwrap();
             most = most.max(in_flight(&out));
+            // The buffers come back to be filled again, whole.
+            assert!(out.buf.capacity() >= BUFFER, "{}", out.buf.capacity());
         }
         if matches!(out.to, To::Thread { .. }) {
             assert_eq!(most, BUFFERS - 1);
@@ -107,7 +109,8 @@ fn copy_some(out: &mut Output<'_>, input: &super::MappedFile) -> (Vec<u8>, u64) 
     out.copy_from(input);
     let parts: [&[u8]; 6] = [
         b"head",
-        &all[10..10 + BUFFER + 7],
+        // More than a piece of the copy (WRITEBACK bytes): copied in pieces.
+        &all[10..10 + WRITEBACK as usize + BUFFER + 7],
         &all[all.len() - BUFFER..],
         &all[3..100],
         &other,
@@ -133,7 +136,7 @@ fn copy_some(out: &mut Output<'_>, input: &super::MappedFile) -> (Vec<u8>, u64) 
 fn copies_large_parts_of_the_input_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let input_path = dir.path().join("in.bin");
-    std::fs::write(&input_path, bytes(3 * BUFFER + 5)).unwrap();
+    std::fs::write(&input_path, bytes(WRITEBACK as usize + 3 * BUFFER + 5)).unwrap();
     let input = super::MappedFile::open(&input_path).unwrap();
     for threaded in [true, false] {
         let path = dir.path().join("out.bin");
@@ -145,7 +148,11 @@ fn copies_large_parts_of_the_input_in_order() {
             }
             copy_some(&mut out, &input)
         });
-        assert_eq!(copied, (2 * BUFFER + 7) as u64, "threaded: {threaded}");
+        assert_eq!(
+            copied,
+            WRITEBACK + (2 * BUFFER + 7) as u64,
+            "threaded: {threaded}"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), want, "threaded: {threaded}");
     }
 }
@@ -174,5 +181,42 @@ fn a_copy_past_the_input_is_an_error() {
                 && message.contains(&format!("of the {} to copy from offset 200", BUFFER + 150)),
             "{message}"
         );
+    }
+}
+
+/// Where the system cannot copy between two files (here from another file system: a tmpfs, on
+/// a machine that has one at /dev/shm), the bytes are read and written instead.
+#[cfg(target_os = "linux")]
+#[test]
+fn copies_by_hand_where_the_system_cannot() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let Ok(shm) = tempfile::tempdir_in("/dev/shm") else {
+        eprintln!("no /dev/shm: nothing to copy across");
+        return;
+    };
+    let other_device = |p: &std::path::Path| p.metadata().unwrap().dev();
+    assert_ne!(other_device(shm.path()), other_device(dir.path()));
+    let data = bytes(2 * BUFFER + 99);
+    let input_path = shm.path().join("in.bin");
+    std::fs::write(&input_path, &data).unwrap();
+    let input = std::fs::File::open(&input_path).unwrap();
+    let path = dir.path().join("out.bin");
+    let out = std::fs::File::create(&path).unwrap();
+    super::copy_range(&input, 5, &out, BUFFER as u64 + 90).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), &data[5..BUFFER + 95]);
+}
+
+/// An error reading the input (a directory here) comes back from either way of copying.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_error_reading_the_input_comes_back() {
+    use super::{copy_range, read_and_write};
+    let dir = tempfile::tempdir().unwrap();
+    let input = std::fs::File::open(dir.path()).unwrap();
+    let out = std::fs::File::create(dir.path().join("out.bin")).unwrap();
+    for copy in [copy_range, read_and_write] {
+        let e = copy(&input, 0, &out, 10).unwrap_err();
+        assert_ne!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
     }
 }
