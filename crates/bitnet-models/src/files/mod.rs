@@ -164,13 +164,10 @@ impl MappedFile {
     /// forget the pages' addresses), rather than one per tensor.
     pub fn release_behind(&self, part: &[u8], released: &mut usize) {
         let bytes = self.bytes();
-        let Some(end) = (part.as_ptr() as usize)
-            .checked_sub(bytes.as_ptr() as usize)
-            .and_then(|start| start.checked_add(part.len()))
-            .filter(|&end| end <= bytes.len())
-        else {
+        let Some(start) = offset_within(bytes.as_ptr() as usize, bytes.len(), part) else {
             return;
         };
+        let end = start + part.len();
         if end.saturating_sub(*released) >= RELEASE_BYTES {
             self.release(&bytes[*released..end]);
             *released = end;
@@ -187,14 +184,10 @@ impl MappedFile {
         let _ = part;
         #[cfg(unix)]
         if let Some(map) = &self.map {
-            let Some(offset) = (part.as_ptr() as usize).checked_sub(map.as_ptr() as usize) else {
+            let Some(offset) = offset_within(map.as_ptr() as usize, map.len(), part) else {
                 return;
             };
-            if part.is_empty()
-                || offset
-                    .checked_add(part.len())
-                    .is_none_or(|end| end > map.len())
-            {
+            if part.is_empty() {
                 return;
             }
             // SAFETY: the map is of a file, shared and read-only. MADV_DONTNEED drops this
@@ -207,6 +200,14 @@ impl MappedFile {
             };
         }
     }
+}
+
+/// Where `part` starts among the `len` bytes at address `start`, if it lies wholly inside
+/// them (a slice of a map, say, given as its address and length).
+fn offset_within(start: usize, len: usize, part: &[u8]) -> Option<usize> {
+    let offset = (part.as_ptr() as usize).checked_sub(start)?;
+    let end = offset.checked_add(part.len())?;
+    (end <= len).then_some(offset)
 }
 
 /// Whether two files' metadata name the same file: the same device and inode on Unix.

@@ -10,7 +10,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::Scope;
 
-use super::MappedFile;
+use super::{offset_within, MappedFile};
 use crate::convert::Sink;
 
 /// Bytes per buffer: 1 MiB, so every write reaching the file is a large one.
@@ -129,14 +129,15 @@ impl<'f> Output<'f> {
         self.copied
     }
 
-    /// Where `part` starts in the input's file, if it is a part of it to copy.
-    fn offset_in_source(&self, part: &[u8]) -> Option<u64> {
+    /// The copy of `part` from the input's file, if it is a part of the input to copy.
+    fn copy_of(&self, part: &[u8]) -> Option<Piece> {
         let source = self.source.as_ref()?;
-        let offset = (part.as_ptr() as usize).checked_sub(source.start)?;
-        let fits = offset
-            .checked_add(part.len())
-            .is_some_and(|end| end <= source.len);
-        (cfg!(target_os = "linux") && fits && part.len() >= BUFFER).then_some(offset as u64)
+        let offset = offset_within(source.start, source.len, part)?;
+        (cfg!(target_os = "linux") && part.len() >= BUFFER).then(|| Piece::Copy {
+            from: Arc::clone(&source.file),
+            offset: offset as u64,
+            len: part.len() as u64,
+        })
     }
 
     /// Hands the current buffer on and takes an empty one.
@@ -221,18 +222,12 @@ impl Sink for Output<'_> {
     /// Copies `part` from the input's file when it is a large enough part of the input given
     /// to [`Output::copy_from`] (after the bytes buffered before it); writes it otherwise.
     fn copy(&mut self, part: &[u8]) -> io::Result<()> {
-        let (Some(offset), Some(source)) = (self.offset_in_source(part), &self.source) else {
+        let Some(piece) = self.copy_of(part) else {
             return self.write_all(part);
         };
-        let from = Arc::clone(&source.file);
         if !self.buf.is_empty() {
             self.pass_on()?;
         }
-        let piece = Piece::Copy {
-            from,
-            offset,
-            len: part.len() as u64,
-        };
         self.hand_on(piece)?;
         self.copied += part.len() as u64;
         Ok(())

@@ -2,6 +2,17 @@
 
 use super::*;
 
+/// Writes `bytes` to `target` atomically (replacing it with `overwrite`), which must succeed.
+fn write_bytes(target: &Path, overwrite: bool, bytes: &[u8]) {
+    write_atomically::<FileError>(target, overwrite, |w| {
+        w.write_all(bytes).map_err(|source| FileError::Write {
+            path: target.to_owned(),
+            source,
+        })
+    })
+    .unwrap();
+}
+
 /// The temporary files left in `dir` (none should be, whatever happened).
 fn temporaries(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -118,13 +129,7 @@ fn refuses_a_device() {
 fn writes_replaces_and_keeps() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("out.bin");
-    write_atomically::<FileError>(&target, false, |w| {
-        w.write_all(b"one").map_err(|source| FileError::Write {
-            path: target.clone(),
-            source,
-        })
-    })
-    .unwrap();
+    write_bytes(&target, false, b"one");
     assert_eq!(std::fs::read(&target).unwrap(), b"one");
 
     // Without `overwrite` an existing target is kept.
@@ -169,13 +174,7 @@ fn holds_no_blocks_past_its_end() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("out.bin");
     let data = vec![0x5a; 3 * output::BUFFER + 5];
-    write_atomically::<FileError>(&target, false, |w| {
-        w.write_all(&data).map_err(|source| FileError::Write {
-            path: target.clone(),
-            source,
-        })
-    })
-    .unwrap();
+    write_bytes(&target, false, &data);
     let meta = std::fs::metadata(&target).unwrap();
     assert_eq!(meta.len(), data.len() as u64);
     let held = meta.blocks() * 512;
@@ -252,13 +251,7 @@ fn the_replaced_files_pages_leave_the_page_cache() {
         cached_pages(&kept) > pages / 2,
         "the file was not cached to begin with"
     );
-    write_atomically::<FileError>(&target, true, |w| {
-        w.write_all(b"new").map_err(|source| FileError::Write {
-            path: target.clone(),
-            source,
-        })
-    })
-    .unwrap();
+    write_bytes(&target, true, b"new");
     assert_eq!(std::fs::read(&target).unwrap(), b"new");
     let cached = cached_pages(&kept);
     assert!(cached < pages / 2, "{cached} of {pages} pages still cached");
