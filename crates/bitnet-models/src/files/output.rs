@@ -10,7 +10,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::Scope;
 
-use super::{offset_within, MappedFile};
+use super::input::{offset_within, MappedFile};
 use crate::convert::Sink;
 
 /// Bytes per buffer: 1 MiB, so every write reaching the file is a large one.

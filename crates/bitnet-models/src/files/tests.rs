@@ -1,5 +1,10 @@
 //! The tests of [`super`]: mapping, releasing and writing files atomically.
 
+use std::fs::File;
+use std::io;
+
+use memmap2::Mmap;
+
 use super::*;
 
 /// Writes `bytes` to `target` atomically (replacing it with `overwrite`), which must succeed.
