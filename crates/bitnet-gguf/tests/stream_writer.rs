@@ -41,11 +41,17 @@ fn specs((_, tensors): &Model) -> Vec<TensorSpec> {
 fn streamed(model: &Model, piece: usize) -> Result<Vec<u8>, WriteError> {
     let (metadata, tensors) = model;
     let mut w = GgufWriter::new(Vec::new(), metadata, &specs(model))?;
+    // The length it will have, declared before any data: each byte so far is the output's.
+    let len = w.file_len();
+    let header = w.get_mut().len();
     let all: Vec<u8> = tensors.iter().flat_map(|t| t.3.clone()).collect();
     for chunk in all.chunks(piece.max(1)) {
         w.write_data(chunk)?;
     }
-    w.finish()
+    let out = w.finish()?;
+    assert_eq!(out.len() as u64, len);
+    assert!(header <= out.len() && header.is_multiple_of(32), "{header}");
+    Ok(out)
 }
 
 fn model() -> impl Strategy<Value = Model> {

@@ -4,7 +4,7 @@
 //! refusal as a typed error.
 
 use bitnet_gguf::{ggml_type, Gguf, GgufBuilder, MetadataValue, TensorSpec};
-use bitnet_models::convert::{ConvertError, Options, Plan, Summary};
+use bitnet_models::convert::{ConvertError, Options, Plan, Sink, Summary};
 use bitnet_models::diff::{diff, Outcome};
 use bitnet_models::{Kernel, Model, TernaryFormat};
 use bitnet_testkit::weight::TernaryWeight;
@@ -101,15 +101,48 @@ fn options(target: TernaryFormat) -> Options {
     Options { target, arch: None }
 }
 
+/// A sink that writes to memory and records what `Sink::reserve` was told: the length, and
+/// how many bytes had been written by then.
+#[derive(Default)]
+struct Told {
+    out: Vec<u8>,
+    reserved: Vec<(u64, usize)>,
+}
+
+impl std::io::Write for Told {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.out.write(bytes)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for Told {
+    fn reserve(&mut self, len: u64) {
+        self.reserved.push((len, self.out.len()));
+    }
+}
+
 /// Converts `bytes` to `target` in memory; the output, its summary, and the bytes `progress`
 /// was told about.
 fn convert(bytes: &[u8], options: &Options) -> Result<(Vec<u8>, Summary, u64), ConvertError> {
     let model = Model::parse(bytes).unwrap();
     let plan = Plan::new(&model, options)?;
     let mut progress = 0;
-    let (out, summary) = plan.write(Vec::new(), |read| progress += read.len() as u64)?;
-    // What the plan announced is what was written.
+    let (told, summary) = plan.write(Told::default(), |read| progress += read.len() as u64)?;
+    let out = told.out;
+    // What the plan announced is what was written; the output was told its length once,
+    // when no more than the header had been written.
     let written = Model::parse(&out).unwrap();
+    let data_offset = written.gguf().data_offset();
+    assert_eq!(told.reserved.len(), 1);
+    assert_eq!(told.reserved[0].0, out.len() as u64);
+    assert!(
+        told.reserved[0].1 as u64 <= data_offset,
+        "{:?}",
+        told.reserved
+    );
     let specs: Vec<TensorSpec> = written
         .gguf()
         .tensors()

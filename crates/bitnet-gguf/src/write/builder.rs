@@ -49,7 +49,7 @@ impl GgufBuilder {
     /// Writes the file, or names the key or tensor that would make it invalid.
     pub fn build(&self) -> Result<Vec<u8>, BuildError> {
         let specs: Vec<TensorSpec> = self.tensors.iter().map(|(s, _)| s.clone()).collect();
-        let (mut out, align) = header(&self.metadata, &specs)?;
+        let (mut out, align, _) = header(&self.metadata, &specs)?;
         for (_, data) in &self.tensors {
             out.extend_from_slice(data);
             pad_to(&mut out, align);

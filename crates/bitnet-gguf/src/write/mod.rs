@@ -63,7 +63,7 @@ fn alignment(metadata: &[(String, MetadataValue)]) -> Result<u64, BuildError> {
 fn header(
     metadata: &[(String, MetadataValue)],
     tensors: &[TensorSpec],
-) -> Result<(Vec<u8>, u64), BuildError> {
+) -> Result<(Vec<u8>, u64, u64), BuildError> {
     let align = alignment(metadata)?;
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC);
@@ -134,7 +134,7 @@ fn header(
             .ok_or_else(overflow)?;
     }
     pad_to(&mut out, align);
-    Ok((out, align))
+    Ok((out, align, offset))
 }
 
 fn check_size(t: &TensorSpec) -> Result<(), BuildError> {

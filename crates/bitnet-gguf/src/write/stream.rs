@@ -18,6 +18,8 @@ const ZEROS: [u8; 64] = [0; 64];
 pub struct GgufWriter<W: Write> {
     out: W,
     align: u64,
+    /// The file's length once finished.
+    len: u64,
     tensors: Vec<(String, u64)>,
     /// The tensor being written, and how many of its bytes are.
     current: usize,
@@ -32,11 +34,13 @@ impl<W: Write> GgufWriter<W> {
         metadata: &[(String, MetadataValue)],
         tensors: &[TensorSpec],
     ) -> Result<Self, WriteError> {
-        let (bytes, align) = header(metadata, tensors)?;
+        let (bytes, align, data_len) = header(metadata, tensors)?;
         out.write_all(&bytes)?;
         let mut writer = Self {
             out,
             align,
+            // No overflow: the data's offsets were checked, and the header is in memory.
+            len: bytes.len() as u64 + data_len,
             tensors: tensors.iter().map(|t| (t.name.clone(), t.size)).collect(),
             current: 0,
             written: 0,
@@ -74,6 +78,17 @@ impl<W: Write> GgufWriter<W> {
             self.skip_empty()?;
         }
         Ok(())
+    }
+
+    /// The file's length in bytes once finished: the header, and every tensor's data padded.
+    pub fn file_len(&self) -> u64 {
+        self.len
+    }
+
+    /// The output, to call it directly (whatever is written to it lands among the file's
+    /// bytes, as the writer's own do).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     /// Checks every tensor is complete and hands the output back (not flushed: flush or sync it

@@ -272,9 +272,9 @@ impl<'m, 'a> Plan<'m, 'a> {
         &self.specs
     }
 
-    /// Writes the output to `out`, checking every re-encoded tensor against the source before
-    /// writing it; `progress` is called with the input bytes each tensor read (its data: a
-    /// slice of the model's bytes) once they are written and no longer needed.
+    /// Writes the output to `out` (told its length first: [`Sink::reserve`]), checking every
+    /// re-encoded tensor against the source before writing it; `progress` is called with the
+    /// input bytes each tensor read (a slice of the model's) once written and no longer needed.
     ///
     /// Ternary tensors are re-encoded and checked a chunk of rows at a time on worker threads,
     /// one per processor (none where threads cannot be started), while this thread writes the
@@ -286,6 +286,8 @@ impl<'m, 'a> Plan<'m, 'a> {
     ) -> Result<(W, Summary), ConvertError> {
         let gguf = self.model.gguf();
         let mut w = GgufWriter::new(out, &self.metadata, &self.specs)?;
+        let len = w.file_len();
+        w.get_mut().reserve(len);
         // Every ternary tensor, resolved (as `Plan::new` found them), with its scales.
         let mut sources = Vec::new();
         for item in &self.items {

@@ -16,6 +16,13 @@ pub trait Sink: Write {
     fn copy(&mut self, part: &[u8]) -> io::Result<()> {
         self.write_all(part)
     }
+
+    /// Told, before anything but the header is written, the output's whole length: an output
+    /// that allocates its file's blocks ahead can allocate them all at once
+    /// ([`crate::files::Output`]). Nothing by default.
+    fn reserve(&mut self, len: u64) {
+        let _ = len;
+    }
 }
 
 impl Sink for Vec<u8> {}
@@ -28,6 +35,10 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     fn copy(&mut self, part: &[u8]) -> io::Result<()> {
         (**self).copy(part)
     }
+
+    fn reserve(&mut self, len: u64) {
+        (**self).reserve(len);
+    }
 }
 
 #[cfg(test)]
@@ -36,11 +47,13 @@ mod tests {
 
     use super::Sink;
 
-    /// A sink that keeps what it was handed to copy apart from what was written.
+    /// A sink that keeps what it was handed to copy apart from what was written, and the
+    /// lengths it was told to reserve.
     #[derive(Default)]
     struct Apart {
         written: Vec<u8>,
         copied: Vec<u8>,
+        reserved: Vec<u64>,
     }
 
     impl Write for Apart {
@@ -57,15 +70,21 @@ mod tests {
             self.copied.extend_from_slice(part);
             Ok(())
         }
+        fn reserve(&mut self, len: u64) {
+            self.reserved.push(len);
+        }
     }
 
-    /// Writes a head and copies a tensor through `sink`, as `Plan::write` is given it.
+    /// Reserves the length, writes a head and copies a tensor through `sink`, as `Plan::write`
+    /// is given it.
     fn head_and_tensor<S: Sink>(mut sink: S) {
+        sink.reserve(10);
         sink.write_all(b"head").unwrap();
         sink.copy(b"tensor").unwrap();
     }
 
-    /// By default a copy is a write; through `&mut`, the sink's own `copy`.
+    /// By default a copy is a write and a reservation nothing; through `&mut`, the sink's own
+    /// `copy` and `reserve`.
     #[test]
     fn a_copy_is_a_write_unless_the_sink_copies() {
         let mut out = Vec::new();
@@ -74,8 +93,8 @@ mod tests {
         let mut apart = Apart::default();
         head_and_tensor(&mut apart);
         assert_eq!(
-            (&apart.written[..], &apart.copied[..]),
-            (&b"head"[..], &b"tensor"[..])
+            (&apart.written[..], &apart.copied[..], &apart.reserved[..]),
+            (&b"head"[..], &b"tensor"[..], &[10][..])
         );
     }
 }
