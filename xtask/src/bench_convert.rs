@@ -5,9 +5,9 @@
 //! Both read the input from the page cache (it is read once before timing) and write into the
 //! page cache of the same directory; `convert` also syncs its temporary file before renaming it
 //! into place (its file safety, docs/convert.md), which `cp` does not, so `cp` followed by
-//! `sync` of the copy is timed too. Each repetition runs `cp`, `cp` and `sync`, then `convert`
-//! for one target, so all see the same machine state, after one untimed `cp` and `convert`;
-//! the ratios are of the medians. The programs are timed as processes (`Instant` around
+//! `sync` of the copy is timed too. Each repetition runs, for each target in turn, `cp`, `cp`
+//! and `sync`, then `convert` (each target replacing its own output), so all see the same
+//! machine state, after one untimed round; the ratios are of the medians. The programs are timed as processes (`Instant` around
 //! `Command::status`), so the figures include starting them.
 
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use bitnet_models::TernaryFormat;
 use crate::gen_model::{self, Shape, DEFAULT_ARCH};
 
 /// Repetitions per target (and `--quick`'s).
-const REPS: usize = 7;
+const REPS: usize = 11;
 const QUICK_REPS: usize = 2;
 
 /// One row of the table.
@@ -66,37 +66,50 @@ pub fn run(json: bool, quick: bool, shape: Shape) -> Result<()> {
         );
     }
     let copy = dir.path().join("cp.gguf");
-    let out = dir.path().join("out.gguf");
+    let out = |target: TernaryFormat| dir.path().join(format!("out-{}.gguf", target.name()));
+    // One round untimed first: the outputs exist and their pages have been through the system
+    // once before anything is timed.
     for target in TernaryFormat::ALL {
-        let (mut cp_times, mut sync_times, mut convert_times) =
-            (Vec::new(), Vec::new(), Vec::new());
-        let mut max_rss_kib = None;
-        // One repetition untimed first: the outputs exist and their pages have been through
-        // the system once for this target before anything is timed.
         time(Command::new("cp").arg(&input).arg(&copy))?;
-        time_convert(&cli, &input, &out, target)?;
-        for _ in 0..reps {
-            cp_times.push(time(Command::new("cp").arg(&input).arg(&copy))?);
-            sync_times.push(time(
+        time_convert(&cli, &input, &out(target), target)?;
+    }
+    // The targets in turn within each repetition, so that a slow spell of the machine falls on
+    // all of them rather than on one.
+    let mut samples: Vec<Samples> = TernaryFormat::ALL.map(|_| Samples::default()).into();
+    for _ in 0..reps {
+        for (target, s) in TernaryFormat::ALL.into_iter().zip(&mut samples) {
+            s.cp.push(time(Command::new("cp").arg(&input).arg(&copy))?);
+            s.cp_sync.push(time(
                 Command::new("sh")
                     .args(["-c", "cp \"$1\" \"$2\" && sync \"$2\"", "sh"])
                     .arg(&input)
                     .arg(&copy),
             )?);
-            let (t, rss) = time_convert(&cli, &input, &out, target)?;
-            convert_times.push(t);
-            max_rss_kib = max_rss_kib.max(rss);
+            let (t, rss) = time_convert(&cli, &input, &out(target), target)?;
+            s.convert.push(t);
+            s.max_rss_kib = s.max_rss_kib.max(rss);
         }
+    }
+    for (target, mut s) in TernaryFormat::ALL.into_iter().zip(samples) {
         let row = Row {
             target: target.name(),
-            convert: median(&mut convert_times),
-            cp: median(&mut cp_times),
-            cp_sync: median(&mut sync_times),
-            max_rss_kib,
+            convert: median(&mut s.convert),
+            cp: median(&mut s.cp),
+            cp_sync: median(&mut s.cp_sync),
+            max_rss_kib: s.max_rss_kib,
         };
         print_row(&row, bytes, json);
     }
     Ok(())
+}
+
+/// One target's times, and the largest peak resident set seen.
+#[derive(Default)]
+struct Samples {
+    cp: Vec<Duration>,
+    cp_sync: Vec<Duration>,
+    convert: Vec<Duration>,
+    max_rss_kib: Option<u64>,
 }
 
 /// The median of `times`.
