@@ -25,7 +25,14 @@ pub trait Sink: Write {
     }
 }
 
-impl Sink for Vec<u8> {}
+/// In memory: told the length, the vector makes room for it at once (where it can; it grows
+/// as it is written otherwise).
+impl Sink for Vec<u8> {
+    fn reserve(&mut self, len: u64) {
+        let more = usize::try_from(len).map_or(usize::MAX, |n| n.saturating_sub(self.len()));
+        let _ = self.try_reserve(more);
+    }
+}
 impl Sink for std::fs::File {}
 impl Sink for io::Cursor<Vec<u8>> {}
 impl Sink for io::Sink {}
@@ -90,6 +97,13 @@ mod tests {
         let mut out = Vec::new();
         head_and_tensor(&mut out);
         assert_eq!(out, b"headtensor");
+        // A vector makes room for what it is told; for more than can be, nothing.
+        let mut out = b"head".to_vec();
+        Sink::reserve(&mut out, 1000);
+        assert!(out.capacity() >= 1000);
+        let mut out = Vec::new();
+        Sink::reserve(&mut out, u64::MAX);
+        assert_eq!(out.capacity(), 0);
         let mut apart = Apart::default();
         head_and_tensor(&mut apart);
         assert_eq!(
