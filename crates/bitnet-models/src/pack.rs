@@ -396,29 +396,36 @@ fn trits<const N: usize, const D: usize>(c: &[u8], stride: usize, out: &mut [u8]
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use half::f16;
 
-    /// The AVX2 packing of BitNet32F16 blocks gives the bytes the portable one gives, for every
-    /// byte value in every place (codes past 3 included), with and without block scales.
-    #[test]
-    fn bitnet32_blocks_the_same_with_avx2() {
+    /// `count` blocks of `N` bytes: the first ones every byte value in turn, then seeded bytes
+    /// (for the checks that a vectorized loop gives a portable one's bytes, whatever they are).
+    pub(crate) fn every_byte_then_seeded<const N: usize>(count: usize) -> Vec<[u8; N]> {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let codes: Vec<[u8; 32]> = (0..300)
-            .map(|i| {
-                std::array::from_fn(|k| {
+        let mut at = 0usize;
+        (0..count)
+            .map(|_| {
+                std::array::from_fn(|_| {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    // The first blocks every byte value in turn, then seeded bytes.
-                    if i < 8 {
-                        ((i * 32 + k) % 256) as u8
+                    at += 1;
+                    if at <= 256 {
+                        (at - 1) as u8
                     } else {
                         x as u8
                     }
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    /// The AVX2 packing of BitNet32F16 blocks gives the bytes the portable one gives, for every
+    /// byte value in every place (codes past 3 included), with and without block scales.
+    #[test]
+    fn bitnet32_blocks_the_same_with_avx2() {
+        let codes = every_byte_then_seeded::<32>(300);
         let d: Vec<f16> = (0..codes.len())
             .map(|i| f16::from_f32(i as f32 / 7.0))
             .collect();

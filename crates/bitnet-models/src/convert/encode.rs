@@ -409,22 +409,7 @@ mod tests {
     /// every byte value in every place (the scale bytes too, which it does not read).
     #[test]
     fn bitnet32_codes_the_same_with_avx2() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let blocks: Vec<[u8; 10]> = (0..300)
-            .map(|i| {
-                std::array::from_fn(|k| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    // The first blocks every byte value in turn, then seeded bytes.
-                    if i < 26 {
-                        ((i * 10 + k) % 256) as u8
-                    } else {
-                        x as u8
-                    }
-                })
-            })
-            .collect();
+        let blocks = crate::pack::tests::every_byte_then_seeded::<10>(300);
         let mut want = vec![[0u8; 32]; blocks.len()];
         for (b, o) in blocks.iter().zip(&mut want) {
             super::bitnet32_codes(b, o);
