@@ -102,6 +102,25 @@ fn values(t: &TernaryTensor<'_>, bits: u32) -> [f32; 3] {
     })
 }
 
+/// That codes 0, 1 and 2 decode to the same bits under the scales `(ka, kb)` of `source` and
+/// `converted` (as [`scale_runs`] gives them); else the first that does not, named at `(row,
+/// column)`.
+fn same_values_under(
+    source: &TernaryTensor<'_>,
+    converted: &TernaryTensor<'_>,
+    (ka, kb): (u32, u32),
+    (row, column): (usize, usize),
+) -> Result<(), String> {
+    let (va, vb) = (values(source, ka), values(converted, kb));
+    match (0..3).find(|&c| va[c].to_bits() != vb[c].to_bits()) {
+        None => Ok(()),
+        Some(code) => Err(format!(
+            "row {row}, column {column}: code {code} decodes to {:e}, not {:e}",
+            vb[code], va[code]
+        )),
+    }
+}
+
 /// The stretch of columns one scale of `t` covers: a block, or the whole row.
 fn scale_span(t: &TernaryTensor<'_>) -> usize {
     if t.format.has_block_scale() {
@@ -124,14 +143,7 @@ fn same_scales(
     // One scale on each side (the usual case: a tensor scale, or blocks that share one): one
     // comparison, the first the runs below would make.
     if let (Some(ka), Some(kb)) = (uniform_scale(source), uniform_scale(converted)) {
-        let (va, vb) = (values(source, ka), values(converted, kb));
-        return match (0..3).find(|&c| va[c].to_bits() != vb[c].to_bits()) {
-            None => Ok(()),
-            Some(code) => Err(format!(
-                "row {first_row}, column 0: code {code} decodes to {:e}, not {:e}",
-                vb[code], va[code]
-            )),
-        };
+        return same_values_under(source, converted, (ka, kb), (first_row, 0));
     }
     let (mut a, mut b) = (Vec::new(), Vec::new());
     // The scales last compared: the same pair again needs no new comparison.
@@ -143,16 +155,8 @@ fn same_scales(
         while let (Some(&(ua, ka)), Some(&(ub, kb))) = (a.get(i), b.get(j)) {
             let key = (ka, kb);
             if last != Some(key) {
-                let (va, vb) = (values(source, ka), values(converted, kb));
-                if let Some(code) = (0..3).find(|&c| va[c].to_bits() != vb[c].to_bits()) {
-                    return Err(format!(
-                        "row {}, column {}: code {code} decodes to {:e}, not {:e}",
-                        first_row + row,
-                        ua.max(ub) * step,
-                        vb[code],
-                        va[code]
-                    ));
-                }
+                let at = (first_row + row, ua.max(ub) * step);
+                same_values_under(source, converted, key, at)?;
                 last = Some(key);
             }
             // On to the next change on either side (both, where they change together).
