@@ -7,8 +7,9 @@
 //! into place (its file safety, docs/convert.md), which `cp` does not, so `cp` followed by
 //! `sync` of the copy is timed too. Each repetition runs, for each target in turn, `cp`, `cp`
 //! and `sync`, then `convert` (each target replacing its own output), so all see the same
-//! machine state, after one untimed round; the ratios are of the medians. The programs are timed as processes (`Instant` around
-//! `Command::status`), so the figures include starting them.
+//! machine state, after one untimed round; the ratios are of the medians. The programs are
+//! timed as processes (`Instant` around `Command::status`), so the figures include starting
+//! them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
